@@ -1,0 +1,68 @@
+"""`supersimplenet`: anomalib's SuperSimpleNet in its supervised mode, fed the generated pairs."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, ClassVar, Iterator
+
+from pydantic import Field
+
+from detectors._one_class import AnomalibDetector, BackboneParams, backbone_pre_processor
+from detectors.base import TrainSet
+from harness.registry import DETECTORS
+
+
+@contextlib.contextmanager
+def _no_hub_download(module_namespace) -> Iterator[None]:
+    """SuperSimpleNet builds its `TimmFeatureExtractor` with ``pre_trained=True`` (a hub download);
+    build it with ``pre_trained=False`` and load our weights right after (`pretrained_extractor`)."""
+    original = module_namespace.TimmFeatureExtractor
+    module_namespace.TimmFeatureExtractor = lambda *a, **kw: original(*a, **{**kw, "pre_trained": False})
+    try:
+        yield
+    finally:
+        module_namespace.TimmFeatureExtractor = original
+
+
+@DETECTORS.register("supersimplenet")
+class SuperSimpleNet(AnomalibDetector):
+    """SuperSimpleNet (Rolih et al., ICPR 2024 / 2025), supervised: generated pairs are its labelled anomalies."""
+
+    name = "supersimplenet"
+    uses_anomalies: ClassVar[bool] = True
+    include_anomalous = True
+    balanced = True
+
+    class Params(BackboneParams):
+        input_size: int | None = Field(None, ge=128, description="≥ 128: its Perlin feature noise needs the room")
+        perlin_threshold: float = Field(0.2, ge=0, le=1, description="its own feature-noise anomalies (kept)")
+        adapt_cls_features: bool = False
+        epochs: int = Field(300, ge=1)
+        max_steps: int = Field(-1, ge=-1)
+
+    profile_defaults: ClassVar[dict[str, dict[str, Any]]] = {
+        "cpu-quick": {"input_size": 128, "batch_size": 8, "epochs": 100, "max_steps": 40},
+        # the paper: WideResNet-50 (.tv weights) layer2+3, 300 epochs, batch 32
+        "gpu-full": {"backbone": "wide_resnet50_2.tv_in1k", "layers": ["layer2", "layer3"], "input_size": 256,
+                     "batch_size": 32, "epochs": 300, "max_steps": -1},
+    }
+
+    def trainer_kwargs(self) -> dict[str, Any]:
+        return {"max_epochs": self.params.epochs, "max_steps": self.params.max_steps}
+
+    def build_module(self, train: TrainSet):
+        from anomalib.models import Supersimplenet
+        from anomalib.models.image.supersimplenet import torch_model
+
+        from detectors.backbones import pretrained_extractor
+
+        p = self.params
+        with _no_hub_download(torch_model):
+            module = Supersimplenet(
+                perlin_threshold=p.perlin_threshold, backbone=p.backbone, layers=list(p.layers), supervised=True,
+                adapt_cls_features=p.adapt_cls_features,
+                pre_processor=backbone_pre_processor(p.backbone, self.input_size),
+                post_processor=False, evaluator=False, visualizer=False,
+            )
+        pretrained_extractor(module.model.feature_extractor.feature_extractor, p.backbone, p.backbone_weights)
+        return module

@@ -1,0 +1,274 @@
+"""`dhdiff`, `dhdiff-no-dda`, `dhdiff-no-ssm`: DH-Diff, joint image + mask diffusion (arXiv 2509.12787).
+
+The paper's idea: one backbone synthesises the anomaly image and its pixel mask together,
+with domain-decoupled attention (DDA) and score-map modification (SSM). The internals are
+ours (see `generators/dhdiff/attention.py` and docs/dhdiff.md). Sampling draws on a given
+normal image: the image strand outside the current mask estimate is replaced by the noised
+canvas at every step (RePaint-style), and the final image is the canvas outside the final
+binary mask, byte for byte. A given mask/sketch can guide the mask strand.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from generators.base import AnomalyPair, Generator
+from generators.diffusion.backbone import BackboneSpec, ClipPromptEncoder, Codec, TokenPromptEncoder, prompt_for, spec_from
+from generators.diffusion.sampling import (
+    composite_full_size, dilate, fallback_mask, make_solver, model_file, make_train_scheduler, noised, pick_canvases, training_target,
+    x0_from_output,
+)
+from generators.dhdiff.model import HelixDiffusion
+from generators.diffusion.training import (
+    BalancedSampler, TrainRng, fingerprint, images_to_tensor, masks_to_tensor, random_flips, train_loop,
+)
+from generators.diffusion.params import ARCH_KEYS as DIFFUSION_ARCH_KEYS, PROFILE_DEFAULTS, DiffusionParams
+from harness.registry import GENERATORS
+
+FORMAT = "dhdiff-v1"
+ARCH_KEYS = (*DIFFUSION_ARCH_KEYS, "dda", "ssm")
+
+
+class DHDiffParams(DiffusionParams):
+    dda: bool = True
+    ssm: bool = True
+    ssm_init: float = 1.0
+    gate_init: float = 0.0  # DDA merging gate at init (0: strands start decoupled)
+    ssm_estimate_dropout: float = 0.5  # training: fraction of steps without a mask estimate
+    mask_loss_weight: float = 1.0
+    background_blend_from: float = 0.2  # fraction of steps after which the background is pinned
+
+
+@GENERATORS.register("dhdiff")
+class DHDiff(Generator):
+    """DH-Diff: one diffusers UNet, image and mask strands, DDA + SSM attention processors."""
+
+    name = "dhdiff"
+    Params = DHDiffParams
+    needs_real_anomalies = True
+    conditions_on_defect_type = True
+    profile_defaults: dict[str, dict[str, Any]] = PROFILE_DEFAULTS
+    _ablation: dict[str, Any] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.profile_defaults = {p: {**d, **cls._ablation} for p, d in DHDiff.profile_defaults.items()}
+
+    def __init__(self, params, context):
+        super().__init__(params, context)
+        self.model = None
+        self.text_encoder = None
+        self.codec = None
+        self.defect_types: list[str] = []
+        self.fallback_masks: dict[str, torch.Tensor] = {}
+        self.train_losses: list[float] = []
+        self.resumed_from = 0
+
+    # ------------------------------------------------------------------ building
+    @property
+    def device(self) -> torch.device:
+        return torch.device(self.context.device)
+
+    def _build(self, vocab: Sequence[str], seed: int) -> None:
+        p = self.params
+        spec = spec_from(p)
+        self.codec = Codec(p.pretrained_path, p.resolution, p.patch).to(self.device)
+        encoder = None
+        if p.text_encoder_path:
+            self.text_encoder = ClipPromptEncoder(p.text_encoder_path).to(self.device)
+            spec = BackboneSpec(**{**spec.__dict__, "cross_attention_dim": self.text_encoder.dim})
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            if self.text_encoder is None:
+                encoder = TokenPromptEncoder(vocab, p.cross_attention_dim)
+            self.model = HelixDiffusion(spec, sample_size=self.codec.latent_size, channels=self.codec.channels,
+                                        mask_channels=self.codec.mask_channels,
+                                        dda=p.dda, ssm=p.ssm, ssm_init=p.ssm_init, gate_init=p.gate_init,
+                                        prompt_encoder=encoder)
+        self.model.to(self.device)
+
+    def _context(self, prompts: Sequence[str | None]) -> torch.Tensor:
+        return self.model.encode_prompts(prompts, self.text_encoder)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, normal_images: Sequence[np.ndarray], anomaly_pairs: Sequence[AnomalyPair], *, seed: int) -> None:
+        p = self.params
+        if not anomaly_pairs:
+            raise ValueError(f"{self.name}: fit() got no real anomaly pairs; it trains on the generator-train "
+                             "split's image+mask pairs (needs_real_anomalies)")
+        R = p.resolution
+        labels = ["good"] * len(normal_images) + [a.defect_type for a in anomaly_pairs]
+        images = images_to_tensor(list(normal_images) + [a.image for a in anomaly_pairs], R)
+        masks = torch.cat([torch.zeros(len(normal_images), 1, R, R), masks_to_tensor([a.mask for a in anomaly_pairs], R)])
+        self.defect_types = sorted({a.defect_type for a in anomaly_pairs})
+        self.fallback_masks = {d: masks[[i for i, l in enumerate(labels) if l == d]].to(torch.uint8)
+                               for d in self.defect_types}
+        prompt_of = {c: prompt_for(self.context.category, c) for c in set(labels)}
+        self._build(TokenPromptEncoder.vocab_for(list(prompt_of.values())), seed)
+        dev = self.device
+        with torch.no_grad():
+            latents = torch.cat([self.codec.encode(images[i:i + 32].to(dev)) for i in range(0, len(images), 32)])
+        masks = masks.to(dev)
+        mask_lat = self.codec.encode_mask(masks)
+        sampler = BalancedSampler(labels)
+        alphas = make_train_scheduler().alphas_cumprod.to(dev)
+        T = len(alphas)
+
+        def step_loss(model, rng: TrainRng) -> torch.Tensor:
+            idx = torch.from_numpy(sampler.draw(rng, p.batch_size))
+            x0, m0, mfull = random_flips([latents[idx], mask_lat[idx], masks[idx]], rng, p.flips)
+            b = x0.shape[0]
+            t = torch.randint(0, T, (b,), generator=rng.torch).to(dev)
+            e_img, e_m = rng.randn(x0.shape, dev), rng.randn(m0.shape, dev)
+            a = alphas[t].view(-1, 1, 1, 1)
+            x_t = a.sqrt() * x0 + (1 - a).sqrt() * e_img
+            m_t = a.sqrt() * m0 + (1 - a).sqrt() * e_m
+            drop = rng.numpy.random(b) < p.cond_dropout
+            prompts = [None if d else prompt_of[labels[i]] for d, i in zip(drop, idx.tolist())]
+            est = mfull if rng.numpy.random() >= p.ssm_estimate_dropout else None
+            pred_img, pred_m = model(x_t, m_t, t, self._context(prompts), mask_estimate=est)
+            w = 1 + p.fg_loss_weight * F.adaptive_max_pool2d(mfull, x0.shape[-1])
+            target_img = training_target(x0, e_img, a, p.prediction)
+            target_m = training_target(m0, e_m, a, p.prediction)
+            return (w * (pred_img - target_img) ** 2).mean() + p.mask_loss_weight * F.mse_loss(pred_m, target_m)
+
+        fp = fingerprint(self.name, p.model_dump(exclude={"steps"}), seed, self.context.category, labels, images.numpy(),
+                         masks.cpu().numpy())
+        ckpt = Path(self.context.work_dir) / "checkpoints" / f"{self.name}-{fp}.pt" if p.checkpoint_every else None
+        result = train_loop(self.model, step_loss, steps=p.steps, lr=p.lr, seed=seed, ema_decay=p.ema_decay,
+                            checkpoint_path=ckpt, checkpoint_every=p.checkpoint_every, run_fingerprint=fp,
+                            show_progress=self.context.show_progress, desc=self.name)
+        self.train_losses = result.losses
+        self.resumed_from = result.resumed_from
+
+    # ------------------------------------------------------------------ sample
+    @torch.no_grad()
+    def _denoise(self, canvases: torch.Tensor, prompts: Sequence[str], guide: torch.Tensor | None,
+                 mask_guidance: float, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """One batch: canvases (b,3,R,R) in [-1,1] → (images (b,3,R,R), mask logits (b,1,R,R))."""
+        p, codec, dev = self.params, self.codec, self.device
+        solver = make_solver(p.solver, p.sample_steps, codec.clip, p.prediction)
+        C, r, b = codec.channels, codec.latent_size, canvases.shape[0]
+        z_canvas = codec.encode(canvases.to(dev))
+        x = torch.randn((b, C + codec.mask_channels, r, r), generator=gen).to(dev)
+        g_lat = codec.encode_mask(guide.to(dev)) if guide is not None else None
+        cfg = p.guidance_scale != 1.0  # scale 1 is the conditional model alone: skip the unconditional pass
+        ctx = self._context(([None] * b if cfg else []) + list(prompts))
+        est = None
+        steps = list(solver.timesteps)
+        n_guided = round(mask_guidance * len(steps)) if guide is not None else 0
+        for k, t in enumerate(steps):
+            if k < n_guided:
+                x[:, C:] = noised(solver, g_lat, t, gen)
+                est = guide.to(dev)
+            if est is not None and k >= p.background_blend_from * len(steps):
+                keep = dilate((F.adaptive_max_pool2d(est, r) > 0.5).float(), 1)
+                x[:, :C] = keep * x[:, :C] + (1 - keep) * noised(solver, z_canvas, t, gen)
+            xi, xm = x[:, :C], x[:, C:]
+            reps = 2 if cfg else 1
+            e_i, e_m = self.model(xi.repeat(reps, 1, 1, 1), xm.repeat(reps, 1, 1, 1), t.to(dev), ctx,
+                                  mask_estimate=None if est is None else est.repeat(reps, 1, 1, 1))
+            if cfg:
+                e_i = e_i[:b] + p.guidance_scale * (e_i[b:] - e_i[:b])
+                e_m = e_m[:b] + p.guidance_scale * (e_m[b:] - e_m[:b])
+            m0 = x0_from_output(solver, xm, e_m, t).clamp(-1, 1)
+            est = ((codec.decode_mask(m0) + 1) / 2).clamp(0, 1)
+            x = solver.step(torch.cat([e_i, e_m], dim=1), t, x).prev_sample
+        images = codec.decode(x[:, :C])
+        logits = codec.decode_mask(x[:, C:])
+        if n_guided == len(steps):
+            logits = guide.to(dev) * 2 - 1
+        return images.cpu(), logits.cpu()
+
+    def sample(self, n: int, *, normal_images: Sequence[np.ndarray], defect_type: str | None = None, seed: int,
+               masks: Sequence[np.ndarray] | None = None, mask_guidance: float = 1.0) -> list[AnomalyPair]:
+        """`n` pairs on the given canvases. With `masks` (HxW bool, cycled), the mask strand is pinned
+        to the noised given mask for the first `mask_guidance` fraction of steps (1.0: the output mask
+        is the given mask; < 1, e.g. for a rough sketch: the model refines it)."""
+        if self.model is None:
+            raise RuntimeError(f"{self.name}: sample() called before fit() or load(); fit or load a model first")
+        if defect_type is not None and defect_type not in self.defect_types:
+            raise ValueError(f"{self.name}: defect type '{defect_type}' was not seen in fit "
+                             f"(seen: {', '.join(self.defect_types)}); pick one of them")
+        if masks is not None and (not len(masks) or not all(np.asarray(m).any() for m in masks)):
+            raise ValueError(f"{self.name}: masks= must hold non-empty HxW bool masks; drop the empty ones")
+        p, R = self.params, self.params.resolution
+        rng = np.random.default_rng(seed)
+        gen = torch.Generator().manual_seed(int(seed))
+        canvas_idx = pick_canvases(normal_images, n, rng)
+        types = [defect_type or self.defect_types[i] for i in rng.integers(len(self.defect_types), size=n)]
+        pairs: list[AnomalyPair] = []
+        for start in range(0, n, p.sample_batch):
+            sl = range(start, min(n, start + p.sample_batch))
+            canv_full = [normal_images[canvas_idx[i]] for i in sl]
+            canv = images_to_tensor(canv_full, R)
+            prompts = [prompt_for(self.context.category, types[i]) for i in sl]
+            given = [masks[i % len(masks)] for i in sl] if masks is not None else None
+            guide = masks_to_tensor(given, R) if given is not None else None
+            imgs, logits = self._denoise(canv, prompts, guide, mask_guidance, gen)
+            # resample empty masks with fresh noise, then fall back to a real mask of the defect type
+            for attempt in range(p.max_resample + 1):
+                empty = [j for j in range(len(sl)) if not (logits[j] > 0).any()]
+                if not empty:
+                    break
+                if attempt < p.max_resample:
+                    fb_guide, fb_mg = (guide[empty], mask_guidance) if guide is not None else (None, 1.0)
+                else:
+                    fb_guide = torch.stack([fallback_mask(self.fallback_masks[types[sl[j]]], rng) for j in empty])
+                    fb_mg = 1.0
+                ri, rl = self._denoise(canv[empty], [prompts[j] for j in empty], fb_guide, fb_mg, gen)
+                imgs[empty], logits[empty] = ri, rl
+            for j, i in enumerate(sl):
+                canvas = np.asarray(canv_full[j], dtype=np.uint8)
+                exact = given[j] if given is not None and mask_guidance >= 1.0 else None
+                image, mask = composite_full_size(canvas, imgs[j], (logits[j, 0] > 0).numpy(), full_mask=exact)
+                pairs.append(AnomalyPair(image=image, mask=mask, defect_type=types[i]))
+        return pairs
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: Path) -> None:
+        if self.model is None:
+            raise RuntimeError(f"{self.name}: nothing to save; call fit() first")
+        path = model_file(Path(path))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        vocab = self.model.prompts.vocab if self.model.prompts is not None else []
+        torch.save({"format": FORMAT, "name": self.name, "params": self.params.model_dump(),
+                    "category": self.context.category, "vocab": vocab, "defect_types": self.defect_types,
+                    "fallback_masks": self.fallback_masks, "state_dict": self.model.state_dict()}, path)
+
+    def load(self, path: Path) -> None:
+        path = model_file(Path(path))
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no saved {self.name} model; run fit() and save() first")
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        if blob.get("format") != FORMAT:
+            raise ValueError(f"{path}: not a {FORMAT} file (format {blob.get('format')!r}); save it with {self.name}")
+        self.params = self.params.model_copy(update={k: blob["params"][k] for k in ARCH_KEYS})
+        self.defect_types = list(blob["defect_types"])
+        self.fallback_masks = dict(blob["fallback_masks"])
+        self._build([w for w in blob["vocab"]], seed=0)
+        self.model.load_state_dict(blob["state_dict"])
+        self.model.eval()
+
+
+@GENERATORS.register("dhdiff-no-dda")
+class DHDiffNoDDA(DHDiff):
+    """DH-Diff ablation: DDA off (strands entangled in one joint attention), SSM on."""
+
+    name = "dhdiff-no-dda"
+    _ablation = {"dda": False}
+
+
+@GENERATORS.register("dhdiff-no-ssm")
+class DHDiffNoSSM(DHDiff):
+    """DH-Diff ablation: SSM off (no score-map bias), DDA on."""
+
+    name = "dhdiff-no-ssm"
+    _ablation = {"ssm": False}
+
+

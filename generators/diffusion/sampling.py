@@ -1,0 +1,128 @@
+"""Sampling utilities shared by the diffusion generators: the noise schedule, a few-step
+solver, x0 estimates, and the exact full-size composite onto the normal canvas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+TRAIN_TIMESTEPS = 1000
+
+
+def make_train_scheduler():
+    """The forward (noising) process every model here is trained with (cosine schedule)."""
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler(num_train_timesteps=TRAIN_TIMESTEPS, beta_schedule="squaredcos_cap_v2", clip_sample=False)
+
+
+def training_target(x0: torch.Tensor, eps: torch.Tensor, alpha_bar: torch.Tensor, prediction: str) -> torch.Tensor:
+    """What the network learns to output: ``epsilon`` (noise), ``sample`` (x0) or ``v_prediction``."""
+    if prediction == "epsilon":
+        return eps
+    if prediction == "sample":
+        return x0
+    if prediction == "v_prediction":
+        return alpha_bar.sqrt() * eps - (1 - alpha_bar).sqrt() * x0
+    raise ValueError(f"unknown prediction type '{prediction}'; use epsilon, sample or v_prediction")
+
+
+def make_solver(name: str, steps: int, clip: float | None = 1.0, prediction: str = "epsilon"):
+    """A few-step diffusers solver on the training schedule: ``ddim`` or ``dpm`` (DPM-Solver++).
+
+    `clip` bounds the solver's x0 estimates to [-clip, clip] (pixel data lives in [-1, 1]); the
+    cosine schedule's last timesteps have alpha_bar ≈ 0, where an unclipped x0 estimate divides
+    the noise-prediction error by ~0 and the sample explodes. None: no clipping (latent space).
+    """
+    from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
+
+    cfg = dict(num_train_timesteps=TRAIN_TIMESTEPS, beta_schedule="squaredcos_cap_v2", prediction_type=prediction)
+    if name == "ddim":
+        solver = DDIMScheduler(**cfg, clip_sample=clip is not None, clip_sample_range=clip or 1.0,
+                               set_alpha_to_one=False)
+    elif name == "dpm":
+        solver = DPMSolverMultistepScheduler(**cfg, algorithm_type="dpmsolver++", solver_order=2,
+                                             thresholding=clip is not None, sample_max_value=clip or 1.0)
+    else:
+        raise ValueError(f"unknown solver '{name}'; use 'ddim' or 'dpm'")
+    solver.set_timesteps(steps)
+    return solver
+
+
+def x0_from_output(solver, x_t: torch.Tensor, out: torch.Tensor, t: torch.Tensor | int) -> torch.Tensor:
+    """The clean-sample estimate implied by the network's output at timestep `t`."""
+    a = solver.alphas_cumprod[int(t)].to(x_t.dtype)
+    kind = solver.config.prediction_type
+    if kind == "epsilon":
+        return (x_t - (1 - a).sqrt() * out) / a.sqrt()
+    if kind == "sample":
+        return out
+    return a.sqrt() * x_t - (1 - a).sqrt() * out
+
+
+def noised(solver, x0: torch.Tensor, t: torch.Tensor | int, gen: torch.Generator) -> torch.Tensor:
+    """`x0` noised to timestep `t` with fresh noise from `gen` (RePaint-style known-region replacement)."""
+    noise = torch.randn(x0.shape, generator=gen).to(x0.device, x0.dtype)
+    a = solver.alphas_cumprod[int(t)].to(x0.dtype)
+    return a.sqrt() * x0 + (1 - a).sqrt() * noise
+
+
+def dilate(mask: torch.Tensor, radius: int) -> torch.Tensor:
+    if radius <= 0:
+        return mask
+    return F.max_pool2d(mask, 2 * radius + 1, stride=1, padding=radius)
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(N,3,H,W) in [-1,1] → (N,H,W,3) uint8."""
+    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def composite_full_size(canvas: np.ndarray, generated: torch.Tensor, mask_small: np.ndarray,
+                        full_mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Paste the generated anomaly onto the full-size canvas: exact canvas outside the mask.
+
+    `generated` (3,r,r) in [-1,1] is resized (bilinear) to the canvas; `mask_small` (r,r) bool is
+    resized nearest. Returns (image uint8 HxWx3, mask bool HxW); outside the mask the image *is*
+    the canvas, byte for byte. `full_mask` (any size, bool) replaces the upsampled small mask
+    (a given mask that the output must keep exactly; resized nearest when its size differs).
+    """
+    h, w = canvas.shape[:2]
+    big = F.interpolate(generated[None].float(), size=(h, w), mode="bilinear", align_corners=False)[0]
+    big = to_uint8(big[None])[0]
+    src = mask_small if full_mask is None else np.asarray(full_mask, dtype=bool)
+    m = torch.from_numpy(src.astype(np.float32))[None, None]
+    mask = F.interpolate(m, size=(h, w), mode="nearest")[0, 0].numpy() > 0.5
+    image = np.where(mask[..., None], big, canvas).astype(np.uint8)
+    return image, mask
+
+
+def pick_canvases(normal_images: Sequence[np.ndarray], n: int, rng: np.random.Generator) -> list[int]:
+    """Indices of the canvases to draw on: a seeded permutation, cycled when n exceeds the pool."""
+    if not len(normal_images):
+        raise ValueError("sample() needs at least one normal image as a canvas; pass normal_images")
+    order: list[int] = []
+    while len(order) < n:
+        order.extend(rng.permutation(len(normal_images)).tolist())
+    return order[:n]
+
+
+def model_file(path: Path) -> Path:
+    """`save`/`load` accept a file path or a directory (then ``model.pt`` inside it)."""
+    path = Path(path)
+    return path / "model.pt" if (path.is_dir() or not path.suffix) else path
+
+
+def fallback_mask(pool: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """A real few-shot mask (1,R,R) of the defect type, drawn from `pool` (k,1,R,R); a central
+    square if the drawn one vanished at the internal resolution."""
+    m = pool[int(rng.integers(len(pool)))].float()
+    if not m.any():
+        m = torch.zeros_like(m)
+        R = m.shape[-1]
+        m[:, R // 2 - R // 8:R // 2 + R // 8, R // 2 - R // 8:R // 2 + R // 8] = 1
+    return m

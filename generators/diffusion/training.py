@@ -1,0 +1,187 @@
+"""The one training loop of the diffusion generators: AdamW, diffusers `EMAModel`, resumable
+checkpoints, a tqdm bar with the loss, and seeded randomness that survives a resume.
+
+The loop is generic: a generator hands it a `step_loss(model, rng) -> loss` closure that draws
+its own batch from `rng`, so DH-Diff and the two-stage baseline share every training detail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class TrainRng:
+    """The randomness of a training run (torch + numpy), saved in checkpoints so resumes are exact."""
+
+    def __init__(self, seed: int):
+        self.torch = torch.Generator().manual_seed(int(seed))
+        self.numpy = np.random.default_rng(int(seed))
+
+    def state(self) -> dict[str, Any]:
+        return {"torch": self.torch.get_state(), "numpy": json.dumps(self.numpy.bit_generator.state)}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.torch.set_state(state["torch"])
+        self.numpy.bit_generator.state = json.loads(state["numpy"])
+
+    def randn(self, shape: Sequence[int], device: str | torch.device = "cpu") -> torch.Tensor:
+        return torch.randn(tuple(shape), generator=self.torch).to(device)
+
+
+def fingerprint(*parts: Any) -> str:
+    """A stable hash of a run's config and data, to refuse resuming a different run's checkpoint."""
+    h = hashlib.sha256()
+    for p in parts:
+        if isinstance(p, np.ndarray):
+            h.update(str((p.shape, p.dtype)).encode())
+            h.update(np.ascontiguousarray(p).tobytes())
+        elif isinstance(p, torch.Tensor):
+            h.update(p.detach().cpu().contiguous().numpy().tobytes())
+        else:
+            h.update(json.dumps(p, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class TrainResult:
+    losses: list[float] = field(default_factory=list)
+    resumed_from: int = 0
+
+
+def train_loop(
+    model: nn.Module,
+    step_loss: Callable[[nn.Module, TrainRng], torch.Tensor],
+    *,
+    steps: int,
+    lr: float,
+    seed: int,
+    ema_decay: float = 0.999,
+    grad_clip: float = 1.0,
+    checkpoint_path: Path | None = None,
+    checkpoint_every: int = 0,
+    run_fingerprint: str = "",
+    show_progress: bool = True,
+    desc: str = "train",
+) -> TrainResult:
+    """Train `model` for `steps` optimiser steps, then copy the EMA weights into it.
+
+    With `checkpoint_path`, the state (weights, EMA, optimiser, RNG, losses) is written every
+    `checkpoint_every` steps and at the end; a later call with the same `run_fingerprint`
+    resumes from it (and a finished run is restored without training again).
+    """
+    from diffusers.training_utils import EMAModel
+    from tqdm.auto import tqdm
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    ema = EMAModel(params, decay=ema_decay, use_ema_warmup=True, power=2 / 3)
+    rng = TrainRng(seed)
+    result = TrainResult()
+    start = 0
+    if checkpoint_path is not None and Path(checkpoint_path).is_file():
+        ckpt = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+        if ckpt.get("fingerprint") == run_fingerprint and ckpt.get("step", 0) <= steps:
+            model.load_state_dict(ckpt["model"])
+            opt.load_state_dict(ckpt["optimizer"])
+            ema.load_state_dict(ckpt["ema"])
+            rng.set_state(ckpt["rng"])
+            result.losses = list(ckpt["losses"])
+            start = result.resumed_from = int(ckpt["step"])
+
+    def save(step: int) -> None:
+        if checkpoint_path is None:
+            return
+        Path(checkpoint_path).parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(str(checkpoint_path) + ".tmp")
+        torch.save(
+            {"fingerprint": run_fingerprint, "step": step, "model": model.state_dict(),
+             "optimizer": opt.state_dict(), "ema": ema.state_dict(), "rng": rng.state(),
+             "losses": result.losses},
+            tmp,
+        )
+        os.replace(tmp, checkpoint_path)
+
+    model.train()
+    bar = tqdm(range(start, steps), desc=desc, disable=not show_progress, initial=start, total=steps, leave=False)
+    for step in bar:
+        loss = step_loss(model, rng)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {step}; lower lr")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip:
+            torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        opt.step()
+        ema.step(params)
+        result.losses.append(float(loss.item()))
+        if show_progress:
+            bar.set_postfix(loss=f"{np.mean(result.losses[-20:]):.4f}")
+        done = step + 1
+        if checkpoint_every and done % checkpoint_every == 0 and done < steps:
+            save(done)
+    if start < steps or checkpoint_path is None or not Path(checkpoint_path).is_file():
+        save(steps)
+    ema.copy_to(params)
+    model.eval()
+    return result
+
+
+# ----------------------------------------------------------------------------- data helpers
+
+
+def images_to_tensor(images: Sequence[np.ndarray], size: int) -> torch.Tensor:
+    """HxWx3 uint8 arrays → (N,3,size,size) float in [-1,1] (antialiased bilinear resize)."""
+    out = []
+    for img in images:
+        t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().unsqueeze(0) / 127.5 - 1
+        if t.shape[-2:] != (size, size):
+            t = F.interpolate(t, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        out.append(t.clamp(-1, 1))
+    return torch.cat(out) if out else torch.empty(0, 3, size, size)
+
+
+def masks_to_tensor(masks: Sequence[np.ndarray], size: int) -> torch.Tensor:
+    """HxW bool arrays → (N,1,size,size) in {0,1}; a cell is foreground if any pixel in it is,
+    so that thin defects (scratches) survive the downsampling to the internal resolution."""
+    out = []
+    for m in masks:
+        t = torch.from_numpy(np.ascontiguousarray(m)).float()[None, None]
+        if t.shape[-2:] != (size, size):
+            t = (F.interpolate(t, size=(size, size), mode="area") > 0).float()
+        out.append(t)
+    return torch.cat(out) if out else torch.empty(0, 1, size, size)
+
+
+class BalancedSampler:
+    """Class-balanced batches: a class (``good`` or a defect type) uniformly, then an item of it."""
+
+    def __init__(self, labels: Sequence[str]):
+        self.classes = sorted(set(labels))
+        self.members = {c: np.array([i for i, l in enumerate(labels) if l == c]) for c in self.classes}
+
+    def draw(self, rng: TrainRng, batch_size: int) -> np.ndarray:
+        cls = rng.numpy.integers(len(self.classes), size=batch_size)
+        return np.array([rng.numpy.choice(self.members[self.classes[c]]) for c in cls])
+
+
+def random_flips(tensors: Sequence[torch.Tensor], rng: TrainRng, mode: str) -> list[torch.Tensor]:
+    """Apply the same random horizontal (and with ``hv`` vertical) flip per item to every tensor."""
+    out = list(tensors)
+    if mode == "none":
+        return out
+    n = out[0].shape[0]
+    dims = [-1] if mode == "h" else [-1, -2]
+    for d in dims:
+        flip = torch.from_numpy(rng.numpy.random(n) < 0.5)
+        out = [torch.where(flip.view(-1, 1, 1, 1), t.flip(d), t) for t in out]
+    return out

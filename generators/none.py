@@ -1,0 +1,23 @@
+"""`none`: no synthetic anomalies — the no-augmentation baseline row."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from generators.base import AnomalyPair, Generator
+from harness.registry import GENERATORS
+
+
+@GENERATORS.register("none")
+class NoAnomalies(Generator):
+    """No synthetic anomalies: detectors train on normal images only (baseline)."""
+
+    name = "none"
+
+    def fit(self, normal_images: Sequence[np.ndarray], anomaly_pairs: Sequence[AnomalyPair], *, seed: int) -> None:
+        return None
+
+    def sample(self, n, *, normal_images, defect_type=None, seed) -> list[AnomalyPair]:
+        return []

@@ -1,0 +1,262 @@
+"""`twostage`: AnomalyDiffusion-style baseline — sample a mask, then inpaint the anomaly into it.
+
+Stage 1 is a mask diffusion model per defect type (prompt-conditioned) trained on the few-shot
+masks; stage 2 is a mask-conditioned inpainting diffusion model (input: noisy image, mask,
+masked normal image) trained on the few-shot pairs and on normal images under real few-shot
+masks (prompt "without defects"), so it sees the same data as DH-Diff. Both stages use the
+same backbone factory, codec, training loop, solver and budget as `dhdiff` (each stage runs
+`steps` steps at `batch_size`, i.e. the same number of UNet sample-passes as DH-Diff's
+`steps` × 2-strand batches), so comparing the two isolates joint vs separate generation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from generators.base import AnomalyPair, Generator
+from generators.diffusion.backbone import BackboneSpec, ClipPromptEncoder, Codec, PromptedUNet, TokenPromptEncoder, \
+    prompt_for, spec_from
+from generators.diffusion.params import ARCH_KEYS, PROFILE_DEFAULTS, DiffusionParams
+from generators.diffusion.sampling import (
+    composite_full_size, dilate, fallback_mask, make_solver, make_train_scheduler, model_file, noised, pick_canvases,
+    training_target,
+)
+from generators.diffusion.training import (
+    BalancedSampler, TrainRng, fingerprint, images_to_tensor, masks_to_tensor, random_flips, train_loop,
+)
+from harness.registry import GENERATORS
+
+FORMAT = "twostage-v1"
+
+
+class TwoStageParams(DiffusionParams):
+    pass
+
+
+@GENERATORS.register("twostage")
+class TwoStage(Generator):
+    """Two-stage diffusion baseline: mask diffusion, then mask-conditioned inpainting (same backbone as dhdiff)."""
+
+    name = "twostage"
+    Params = TwoStageParams
+    needs_real_anomalies = True
+    conditions_on_defect_type = True
+    profile_defaults: dict[str, dict[str, Any]] = PROFILE_DEFAULTS
+
+    def __init__(self, params, context):
+        super().__init__(params, context)
+        self.mask_model: PromptedUNet | None = None
+        self.paint_model: PromptedUNet | None = None
+        self.text_encoder = None
+        self.codec: Codec | None = None
+        self.defect_types: list[str] = []
+        self.fallback_masks: dict[str, torch.Tensor] = {}
+        self.train_losses: dict[str, list[float]] = {}
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device(self.context.device)
+
+    def _build(self, vocab: Sequence[str], seed: int) -> None:
+        p = self.params
+        spec = spec_from(p)
+        self.codec = Codec(p.pretrained_path, p.resolution, p.patch).to(self.device)
+        if p.text_encoder_path:
+            self.text_encoder = ClipPromptEncoder(p.text_encoder_path).to(self.device)
+            spec = BackboneSpec(**{**spec.__dict__, "cross_attention_dim": self.text_encoder.dim})
+        C, M, r = self.codec.channels, self.codec.mask_channels, self.codec.latent_size
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            enc = lambda: None if self.text_encoder else TokenPromptEncoder(vocab, p.cross_attention_dim)  # noqa: E731
+            self.mask_model = PromptedUNet(spec, sample_size=r, in_channels=M, out_channels=M, prompt_encoder=enc())
+            self.paint_model = PromptedUNet(spec, sample_size=r, in_channels=2 * C + M, out_channels=C,
+                                            prompt_encoder=enc())
+        self.mask_model.to(self.device)
+        self.paint_model.to(self.device)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, normal_images: Sequence[np.ndarray], anomaly_pairs: Sequence[AnomalyPair], *, seed: int) -> None:
+        p, R, dev = self.params, self.params.resolution, self.device
+        if not anomaly_pairs:
+            raise ValueError(f"{self.name}: fit() got no real anomaly pairs; it trains on the generator-train "
+                             "split's image+mask pairs (needs_real_anomalies)")
+        labels = ["good"] * len(normal_images) + [a.defect_type for a in anomaly_pairs]
+        images = images_to_tensor(list(normal_images) + [a.image for a in anomaly_pairs], R)
+        real_masks = masks_to_tensor([a.mask for a in anomaly_pairs], R)
+        n_normal = len(normal_images)
+        self.defect_types = sorted({a.defect_type for a in anomaly_pairs})
+        defect_labels = labels[n_normal:]
+        self.fallback_masks = {d: real_masks[[i for i, l in enumerate(defect_labels) if l == d]].to(torch.uint8)
+                               for d in self.defect_types}
+        prompt_of = {c: prompt_for(self.context.category, c) for c in set(labels)}
+        self._build(TokenPromptEncoder.vocab_for(list(prompt_of.values())), seed)
+        codec = self.codec
+        with torch.no_grad():
+            latents = torch.cat([codec.encode(images[i:i + 32].to(dev)) for i in range(0, len(images), 32)])
+        real_masks = real_masks.to(dev)
+        alphas = make_train_scheduler().alphas_cumprod.to(dev)
+        T = len(alphas)
+
+        def cond(prompts_of_items: list[str], rng: TrainRng) -> list[str | None]:
+            drop = rng.numpy.random(len(prompts_of_items)) < p.cond_dropout
+            return [None if d else q for d, q in zip(drop, prompts_of_items)]
+
+        def noisy(x0: torch.Tensor, rng: TrainRng) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            """(x_t, the training target, t) for clean `x0`."""
+            t = torch.randint(0, T, (x0.shape[0],), generator=rng.torch).to(dev)
+            eps = rng.randn(x0.shape, dev)
+            a = alphas[t].view(-1, 1, 1, 1)
+            return a.sqrt() * x0 + (1 - a).sqrt() * eps, training_target(x0, eps, a, p.prediction), t
+
+        mask_sampler = BalancedSampler(defect_labels)
+
+        def mask_loss(model, rng: TrainRng) -> torch.Tensor:
+            idx = torch.from_numpy(mask_sampler.draw(rng, p.batch_size))
+            (m,) = random_flips([real_masks[idx]], rng, p.flips)
+            x_t, target, t = noisy(codec.encode_mask(m), rng)
+            ctx = model.encode_prompts(cond([prompt_of[defect_labels[i]] for i in idx.tolist()], rng), self.text_encoder)
+            return F.mse_loss(model(x_t, t, ctx), target)
+
+        paint_sampler = BalancedSampler(labels)
+
+        def paint_loss(model, rng: TrainRng) -> torch.Tensor:
+            idx = torch.from_numpy(paint_sampler.draw(rng, p.batch_size))
+            # normals are inpainted under a random real mask (prompt "without defects")
+            own = torch.clamp(idx - n_normal, min=0)
+            other = torch.from_numpy(rng.numpy.integers(len(real_masks), size=len(idx)))
+            m = real_masks[torch.where(idx >= n_normal, own, other)]
+            x0, m, img = random_flips([latents[idx], m, images[idx].to(dev)], rng, p.flips)
+            masked = codec.encode(img * (1 - m))
+            x_t, target, t = noisy(x0, rng)
+            ctx = model.encode_prompts(cond([prompt_of[labels[i]] for i in idx.tolist()], rng), self.text_encoder)
+            pred = model(torch.cat([x_t, codec.encode_mask(m), masked], 1), t, ctx)
+            w = 1 + p.fg_loss_weight * F.adaptive_max_pool2d(m, x0.shape[-1])
+            return (w * (pred - target) ** 2).mean()
+
+        fp = fingerprint(self.name, p.model_dump(exclude={"steps"}), seed, self.context.category, labels,
+                         images.numpy(), real_masks.cpu().numpy())
+        ckdir = Path(self.context.work_dir) / "checkpoints"
+        self.train_losses = {}
+        for stage, model, loss in (("mask", self.mask_model, mask_loss), ("inpaint", self.paint_model, paint_loss)):
+            res = train_loop(model, loss, steps=p.steps, lr=p.lr, seed=seed + (stage == "inpaint"),
+                             ema_decay=p.ema_decay,
+                             checkpoint_path=ckdir / f"{self.name}-{stage}-{fp}.pt" if p.checkpoint_every else None,
+                             checkpoint_every=p.checkpoint_every, run_fingerprint=fp,
+                             show_progress=self.context.show_progress, desc=f"{self.name}:{stage}")
+            self.train_losses[stage] = res.losses
+
+    # ------------------------------------------------------------------ sample
+    def _guided_eps(self, model: PromptedUNet, x: torch.Tensor, t, ctx: torch.Tensor, cfg: bool) -> torch.Tensor:
+        if not cfg:
+            return model(x, t, ctx)
+        b = x.shape[0]
+        e = model(torch.cat([x, x]), t, ctx)
+        return e[:b] + self.params.guidance_scale * (e[b:] - e[:b])
+
+    def _ctx(self, model: PromptedUNet, prompts: Sequence[str], cfg: bool) -> torch.Tensor:
+        return model.encode_prompts(([None] * len(prompts) if cfg else []) + list(prompts), self.text_encoder)
+
+    @torch.no_grad()
+    def _sample_masks(self, prompts: Sequence[str], gen: torch.Generator) -> torch.Tensor:
+        """Stage 1: mask logits (b,1,R,R)."""
+        p, codec, dev = self.params, self.codec, self.device
+        solver = make_solver(p.solver, p.sample_steps, codec.clip, p.prediction)
+        cfg = p.guidance_scale != 1.0
+        ctx = self._ctx(self.mask_model, prompts, cfg)
+        x = torch.randn((len(prompts), codec.mask_channels, codec.latent_size, codec.latent_size), generator=gen).to(dev)
+        for t in solver.timesteps:
+            x = solver.step(self._guided_eps(self.mask_model, x, t, ctx, cfg), t, x).prev_sample
+        return codec.decode_mask(x).cpu()
+
+    @torch.no_grad()
+    def _inpaint(self, canvases: torch.Tensor, masks: torch.Tensor, prompts: Sequence[str],
+                 gen: torch.Generator) -> torch.Tensor:
+        """Stage 2: images (b,3,R,R) painted inside `masks` (b,1,R,R) on `canvases`."""
+        p, codec, dev = self.params, self.codec, self.device
+        solver = make_solver(p.solver, p.sample_steps, codec.clip, p.prediction)
+        cfg = p.guidance_scale != 1.0
+        canvases, masks = canvases.to(dev), masks.to(dev)
+        z_canvas = codec.encode(canvases)
+        cond = torch.cat([codec.encode_mask(masks), codec.encode(canvases * (1 - masks))], 1)
+        keep = dilate(F.adaptive_max_pool2d(masks, codec.latent_size), 1)
+        ctx = self._ctx(self.paint_model, prompts, cfg)
+        x = torch.randn(z_canvas.shape, generator=gen).to(dev)
+        for t in solver.timesteps:
+            x = keep * x + (1 - keep) * noised(solver, z_canvas, t, gen)
+            eps = self._guided_eps(self.paint_model, torch.cat([x, cond], 1), t, ctx, cfg)
+            x = solver.step(eps, t, x).prev_sample
+        return codec.decode(x).cpu()
+
+    def sample(self, n: int, *, normal_images: Sequence[np.ndarray], defect_type: str | None = None, seed: int,
+               masks: Sequence[np.ndarray] | None = None) -> list[AnomalyPair]:
+        """`n` pairs on the given canvases; with `masks` (HxW bool, cycled) stage 1 is skipped and
+        the anomaly is painted inside exactly those masks."""
+        if self.mask_model is None:
+            raise RuntimeError(f"{self.name}: sample() called before fit() or load(); fit or load a model first")
+        if defect_type is not None and defect_type not in self.defect_types:
+            raise ValueError(f"{self.name}: defect type '{defect_type}' was not seen in fit "
+                             f"(seen: {', '.join(self.defect_types)}); pick one of them")
+        if masks is not None and (not len(masks) or not all(np.asarray(m).any() for m in masks)):
+            raise ValueError(f"{self.name}: masks= must hold non-empty HxW bool masks; drop the empty ones")
+        p, R = self.params, self.params.resolution
+        rng = np.random.default_rng(seed)
+        gen = torch.Generator().manual_seed(int(seed))
+        canvas_idx = pick_canvases(normal_images, n, rng)
+        types = [defect_type or self.defect_types[i] for i in rng.integers(len(self.defect_types), size=n)]
+        pairs: list[AnomalyPair] = []
+        for start in range(0, n, p.sample_batch):
+            sl = range(start, min(n, start + p.sample_batch))
+            canv_full = [normal_images[canvas_idx[i]] for i in sl]
+            prompts = [prompt_for(self.context.category, types[i]) for i in sl]
+            given = [masks[i % len(masks)] for i in sl] if masks is not None else None
+            if given is not None:
+                small = masks_to_tensor(given, R)
+            else:
+                small = (self._sample_masks(prompts, gen) > 0).float()
+                for attempt in range(p.max_resample + 1):
+                    empty = [j for j in range(len(sl)) if not small[j].any()]
+                    if not empty:
+                        break
+                    if attempt < p.max_resample:
+                        small[empty] = (self._sample_masks([prompts[j] for j in empty], gen) > 0).float()
+                    else:
+                        small[empty] = torch.stack([fallback_mask(self.fallback_masks[types[sl[j]]], rng) for j in empty])
+            imgs = self._inpaint(images_to_tensor(canv_full, R), small, prompts, gen)
+            for j, i in enumerate(sl):
+                image, mask = composite_full_size(np.asarray(canv_full[j], dtype=np.uint8), imgs[j],
+                                                  small[j, 0].numpy() > 0.5,
+                                                  full_mask=given[j] if given is not None else None)
+                pairs.append(AnomalyPair(image=image, mask=mask, defect_type=types[i]))
+        return pairs
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: Path) -> None:
+        if self.mask_model is None:
+            raise RuntimeError(f"{self.name}: nothing to save; call fit() first")
+        path = model_file(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        vocab = self.mask_model.prompts.vocab if self.mask_model.prompts is not None else []
+        torch.save({"format": FORMAT, "params": self.params.model_dump(), "category": self.context.category,
+                    "vocab": vocab, "defect_types": self.defect_types, "fallback_masks": self.fallback_masks,
+                    "mask_model": self.mask_model.state_dict(), "paint_model": self.paint_model.state_dict()}, path)
+
+    def load(self, path: Path) -> None:
+        path = model_file(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no saved {self.name} model; run fit() and save() first")
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        if blob.get("format") != FORMAT:
+            raise ValueError(f"{path}: not a {FORMAT} file (format {blob.get('format')!r}); save it with {self.name}")
+        self.params = self.params.model_copy(update={k: blob["params"][k] for k in ARCH_KEYS})
+        self.defect_types = list(blob["defect_types"])
+        self.fallback_masks = dict(blob["fallback_masks"])
+        self._build(list(blob["vocab"]), seed=0)
+        self.mask_model.load_state_dict(blob["mask_model"])
+        self.paint_model.load_state_dict(blob["paint_model"])
+        self.mask_model.eval()
+        self.paint_model.eval()

@@ -1,0 +1,110 @@
+"""The augmented training set on disk: MVTec-style folders plus a manifest with hashes.
+
+Layout (under ``<run_dir>/augmented/<dataset>/<category>/<generator>/seed<k>-<fp>/``)::
+
+    train/good/NNNN.png                  real normal training images, at the run's size
+    train/<defect>/NNNN.png              generated anomalies
+    ground_truth/<defect>/NNNN_mask.png  their exact masks (0/255)
+    grid.png                             image | mask | overlay of the first pairs
+    manifest.json                        every file with its sha256, what the generator saw
+
+The manifest is written last, so its presence means the set is complete; a re-run
+reuses a complete set instead of fitting the generator again.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from detectors.base import TrainSet
+from generators.base import AnomalyPair
+from harness.cells import write_json_atomic
+from harness.data.io import file_sha256, save_png
+
+MANIFEST = "manifest.json"
+
+
+def _folder(defect_type: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", defect_type) or "anomaly"
+
+
+@dataclass(frozen=True)
+class AugmentedSet:
+    root: Path
+    manifest: dict[str, Any]
+
+    @property
+    def n_generated(self) -> int:
+        return len(self.manifest["generated"])
+
+    def train_set(self, validation_normal: Sequence[Path] = ()) -> TrainSet:
+        gen = self.manifest["generated"]
+        return TrainSet(
+            normal=[self.root / r["image"] for r in self.manifest["normal"]],
+            anomalous=[(self.root / r["image"], self.root / r["mask"]) for r in gen],
+            anomalous_defect_types=[r["defect_type"] for r in gen],
+            validation_normal=list(validation_normal),
+        )
+
+    def pairs(self) -> list[AnomalyPair]:
+        from harness.data.io import load_image, load_mask
+
+        return [
+            AnomalyPair(load_image(self.root / r["image"]), load_mask([self.root / r["mask"]]), r["defect_type"])
+            for r in self.manifest["generated"]
+        ]
+
+
+def load_augmented(root: Path) -> AugmentedSet | None:
+    """The complete set at `root`, or None when absent or unfinished."""
+    path = root / MANIFEST
+    if not path.is_file():
+        return None
+    return AugmentedSet(root, json.loads(path.read_text()))
+
+
+def write_augmented(
+    root: Path,
+    *,
+    normal_images: Sequence[np.ndarray],
+    normal_sources: Sequence[str],
+    pairs: Sequence[AnomalyPair],
+    generator_train_sources: Sequence[str],
+    info: dict[str, Any],
+    grid: np.ndarray | None = None,
+) -> AugmentedSet:
+    """Write the set from scratch (a half-written earlier attempt is removed first)."""
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    normal = []
+    for i, (img, src) in enumerate(zip(normal_images, normal_sources)):
+        rel = f"train/good/{i:04d}.png"
+        save_png(img, root / rel)
+        normal.append({"image": rel, "sha256": file_sha256(root / rel), "source": src,
+                       "source_sha256": file_sha256(src)})
+    generated = []
+    for i, pair in enumerate(pairs):
+        d = _folder(pair.defect_type)
+        img_rel, mask_rel = f"train/{d}/{i:04d}.png", f"ground_truth/{d}/{i:04d}_mask.png"
+        save_png(pair.image, root / img_rel)
+        save_png(pair.mask, root / mask_rel)
+        generated.append({"image": img_rel, "mask": mask_rel, "defect_type": pair.defect_type,
+                          "sha256": file_sha256(root / img_rel), "mask_sha256": file_sha256(root / mask_rel)})
+    if grid is not None:
+        save_png(grid, root / "grid.png")
+    manifest = {
+        **info,
+        "normal": normal,
+        "generated": generated,
+        "generator_train": [{"source": s, "source_sha256": file_sha256(s)} for s in generator_train_sources],
+    }
+    write_json_atomic(root / MANIFEST, manifest)
+    return AugmentedSet(root, manifest)

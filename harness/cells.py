@@ -1,0 +1,103 @@
+"""The record of finished grid cells: what makes a re-run resume instead of recompute.
+
+A cell is one (dataset, category, generator, detector, seed). Its identity includes a
+fingerprint of every setting that changes its numbers, so editing a param re-runs the
+affected cells and only those. Records are written atomically (temp file + rename): a
+crash or Ctrl-C leaves either a whole record or none.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: generator key of one-class detectors, which use no generated anomalies
+ONE_CLASS = "-"
+
+
+@dataclass(frozen=True)
+class CellKey:
+    dataset: str
+    category: str
+    generator: str
+    detector: str
+    seed: int
+    fingerprint: str
+
+    @property
+    def slug(self) -> str:
+        parts = [self.dataset, self.category, self.generator if self.generator != ONE_CLASS else "one-class",
+                 self.detector, f"seed{self.seed}", self.fingerprint]
+        return "__".join(re.sub(r"[^A-Za-z0-9_.-]+", "-", p) for p in parts)
+
+    def describe(self) -> str:
+        gen = "one-class" if self.generator == ONE_CLASS else self.generator
+        return f"{self.dataset}/{self.category} · {gen} · {self.detector} · seed {self.seed}"
+
+
+@dataclass
+class CellRecord:
+    key: CellKey
+    metrics: dict[str, float]
+    generation: dict[str, Any] = field(default_factory=dict)  # name → {value, unavailable, params}
+    n_generated: int = 0
+    seconds: float = 0.0
+    mlflow_run_id: str | None = None
+    augmented_manifest: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["key"] = asdict(self.key)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "CellRecord":
+        d = dict(d)
+        d["key"] = CellKey(**d["key"])
+        return cls(**d)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=True, default=str)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class CellStore:
+    """Finished cells under ``<run_dir>/cells/``; failures under ``cells/failed/``."""
+
+    def __init__(self, run_dir: Path):
+        self.dir = run_dir / "cells"
+
+    def path(self, key: CellKey) -> Path:
+        return self.dir / f"{key.slug}.json"
+
+    def done(self, key: CellKey) -> bool:
+        return self.path(key).is_file()
+
+    def save(self, record: CellRecord) -> None:
+        write_json_atomic(self.path(record.key), record.to_json())
+        (self.dir / "failed" / f"{record.key.slug}.json").unlink(missing_ok=True)
+
+    def save_failure(self, key: CellKey, error: str) -> None:
+        write_json_atomic(self.dir / "failed" / f"{key.slug}.json", {"key": asdict(key), "error": error})
+
+    def records(self) -> list[CellRecord]:
+        if not self.dir.is_dir():
+            return []
+        return [CellRecord.from_json(json.loads(p.read_text())) for p in sorted(self.dir.glob("*.json"))]
+
+    def failures(self) -> list[dict[str, Any]]:
+        fdir = self.dir / "failed"
+        return [json.loads(p.read_text()) for p in sorted(fdir.glob("*.json"))] if fdir.is_dir() else []

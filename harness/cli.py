@@ -1,0 +1,140 @@
+"""`bench`: run a grid, render its report, list plug-ins, write the built-in dataset."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from harness.config import SpecError, load_spec
+from harness.data.table import DatasetError
+from harness.plugin import ParamError
+from harness.registry import UnknownNameError
+
+USER_ERRORS = (SpecError, DatasetError, UnknownNameError, ParamError, FileNotFoundError)
+
+
+def _fail(exc: BaseException) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="anomaly-aug-bench")
+def main() -> None:
+    """Benchmark synthetic-anomaly generators by what they do for anomaly detectors."""
+
+
+@main.command()
+@click.argument("spec", type=click.Path(path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+              help="Override a spec value, e.g. --set seeds=[0,1] --set generators.0.params.steps=50.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
+def run(spec: Path, overrides: tuple[str, ...], progress: bool) -> None:
+    """Run the grid of SPEC (a YAML file); finished cells are skipped on a re-run."""
+    try:
+        exp = load_spec(spec, overrides)
+        from harness.pipeline import run_experiment
+
+        summary = run_experiment(exp, show_progress=progress, echo=click.echo)
+    except USER_ERRORS as exc:
+        _fail(exc)
+        return
+    click.echo(f"{summary.finished} cells run, {summary.resumed} resumed, {len(summary.failed)} failed "
+               f"in {summary.seconds:.0f} s; MLflow: {exp.mlflow_uri}")
+    try:
+        paths = _report(exp.run_dir, exp.report_dir, exp)
+        click.echo("report: " + ", ".join(str(p) for p in paths))
+    except FileNotFoundError as exc:
+        click.echo(f"no report: {exc}", err=True)
+    if summary.failed:
+        click.echo("failed cells (details in " + str(exp.run_dir / "cells" / "failed") + "):", err=True)
+        for line in summary.failed:
+            click.echo(f"  {line}", err=True)
+        sys.exit(1)
+
+
+def _report(run_dir: Path, out_dir: Path, exp=None) -> list[Path]:
+    from harness.report import write_report
+
+    if exp is None:
+        return write_report(run_dir, out_dir, title=run_dir.name, metrics=("image_auroc", "image_ap", "pixel_auroc",
+                                                                            "pixel_ap", "pixel_aupro"))
+    return write_report(run_dir, out_dir, title=f"{exp.name}: {exp.description}" if exp.description else exp.name,
+                        metrics=exp.report.metrics, generator_order=[g.key for g in exp.generators],
+                        detector_order=[d.key for d in exp.detectors])
+
+
+@main.command()
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Report folder (default: the spec's report dir, or reports/<run dir name>).")
+def report(source: Path, out: Path | None) -> None:
+    """Write results.{md,csv,tex} and a figure from a SPEC file or a RUN_DIR."""
+    try:
+        if source.is_dir():
+            paths = _report(source, out or Path("reports") / source.name)
+        else:
+            exp = load_spec(source)
+            paths = _report(exp.run_dir, out or exp.report_dir, exp)
+    except USER_ERRORS as exc:
+        _fail(exc)
+        return
+    for p in paths:
+        click.echo(str(p))
+
+
+@main.command(name="list")
+def list_plugins() -> None:
+    """Registered generators, detectors, datasets, and the metrics reported."""
+    from harness.registry import DATASETS, DETECTORS, GENERATORS
+    from harness.report import METRIC_NAMES, QUALITY_NAMES
+
+    for title, reg in (("generators", GENERATORS), ("detectors", DETECTORS), ("datasets", DATASETS)):
+        click.echo(f"{title}:")
+        for e in reg.entries():
+            extra = ""
+            if title == "detectors" and not getattr(e.obj, "uses_anomalies", True):
+                extra = " [one-class]"
+            if title == "generators" and getattr(e.obj, "needs_real_anomalies", False):
+                extra = " [needs real anomalies]"
+            click.echo(f"  {e.name:<18} {e.summary}{extra}")
+    click.echo("metrics:")
+    for key, label in {**METRIC_NAMES}.items():
+        click.echo(f"  {key:<18} {label} (detection)")
+    for key, label in QUALITY_NAMES.items():
+        click.echo(f"  {key:<18} {label} (generation quality)")
+
+
+@main.group()
+def data() -> None:
+    """Datasets: write the built-in procedural dataset."""
+
+
+@data.command()
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write (MVTec LOCO layout).")
+@click.option("--categories", default=None, help="Comma-separated categories (default: all).")
+@click.option("--image-size", type=int, default=128, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def synth(out: Path, categories: str | None, image_size: int, seed: int) -> None:
+    """Write the built-in LOCO-like dataset to OUT, byte-for-byte reproducible for a seed."""
+    from harness.data.builtin import synthesize
+
+    cats = [c.strip() for c in categories.split(",")] if categories else None
+    try:
+        written = synthesize(out, categories=cats, image_size=image_size, seed=seed)
+    except (ValueError, DatasetError) as exc:
+        _fail(exc)
+        return
+    click.echo(f"wrote {', '.join(written)} to {out}")
+
+
+from harness.cli_weights import doctor_command, weights_group  # noqa: E402 - after main exists
+
+main.add_command(doctor_command, "doctor")
+main.add_command(weights_group, "weights")
+
+
+if __name__ == "__main__":
+    main()

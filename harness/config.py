@@ -1,0 +1,246 @@
+"""Experiment specs: YAML → validated `ExperimentSpec`, with one-line errors naming file and key.
+
+Everything a run needs is checked here, before anything is written: the YAML parses, keys
+are known (typos are errors, not silently ignored), plug-in names are registered and their
+params validate against each plug-in's own `Params` model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from harness.plugin import ParamError
+from harness.registry import DATASETS, DETECTORS, GENERATORS, UnknownNameError
+
+
+class SpecError(ValueError):
+    """A spec problem, already phrased as '<file>: <key path>: <problem>'."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class DatasetSpec(_Strict):
+    name: str = "builtin"
+    root: Path | None = None
+    categories: list[str] | None = None  # None: every category the adapter finds
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class PluginSpec(_Strict):
+    name: str
+    label: str | None = None  # row/column name in reports; defaults to name
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return self.label or self.name
+
+
+class SplitSpec(_Strict):
+    generator_fraction: float = Field(1 / 3, gt=0.0, lt=1.0)
+
+
+class GenerationSpec(_Strict):
+    n_samples: int = Field(64, ge=1, le=100_000)  # generated pairs per category
+    quality_metrics: bool = True  # IS / IC-LPIPS / mask statistics per generator
+    ic_lpips_net: Literal["vgg", "alex"] = "vgg"
+    ic_lpips_size: int = Field(256, ge=32, le=1024)
+    ic_lpips_cap: int = Field(50, ge=2)
+
+
+class ReportSpec(_Strict):
+    dir: Path | None = None  # default reports/<name>
+    metrics: list[str] = Field(
+        default_factory=lambda: ["image_auroc", "image_ap", "pixel_auroc", "pixel_ap", "pixel_aupro"]
+    )
+
+
+class ExperimentSpec(_Strict):
+    name: str
+    description: str = ""
+    profile: Literal["cpu-quick", "gpu-full"] = "cpu-quick"
+    image_size: int = Field(128, ge=32, le=1024)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    datasets: list[DatasetSpec] = Field(default_factory=lambda: [DatasetSpec()], min_length=1)
+    split: SplitSpec = Field(default_factory=SplitSpec)
+    generation: GenerationSpec = Field(default_factory=GenerationSpec)
+    generators: list[PluginSpec] = Field(min_length=1)
+    detectors: list[PluginSpec] = Field(min_length=1)
+    output_dir: Path | None = None  # default runs/<name>
+    tracking_uri: str | None = None  # default sqlite:///<output_dir>/mlflow.db
+    weights_dir: Path | None = None  # where metric/backbone weight files are looked for first
+    report: ReportSpec = Field(default_factory=ReportSpec)
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", v):
+            raise ValueError("must be letters, digits, '_', '-' or '.' (it names folders)")
+        return v
+
+    @model_validator(mode="after")
+    def _unique_labels(self) -> "ExperimentSpec":
+        for field in ("generators", "detectors"):
+            keys = [p.key for p in getattr(self, field)]
+            dup = sorted({k for k in keys if keys.count(k) > 1})
+            if dup:
+                raise ValueError(f"{field}: duplicate entries {dup}; give each a distinct 'label'")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError("seeds: duplicate seeds")
+        return self
+
+    # Derived locations -------------------------------------------------------------
+    @property
+    def run_dir(self) -> Path:
+        return self.output_dir or Path("runs") / self.name
+
+    @property
+    def report_dir(self) -> Path:
+        return self.report.dir or Path("reports") / self.name
+
+    @property
+    def mlflow_uri(self) -> str:
+        if self.tracking_uri:
+            return self.tracking_uri
+        return f"sqlite:///{(self.run_dir / 'mlflow.db').resolve()}"
+
+    def resolved_device(self) -> str:
+        if self.device != "auto":
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def fingerprint(*parts: Any) -> str:
+    """Short stable hash of JSON-able parts: a cell's identity for resume."""
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+# --- loading ----------------------------------------------------------------------------
+
+
+def _set_path(data: dict[str, Any], dotted: str, value: Any, source: str) -> None:
+    """Apply one ``--set a.b.0.c=value`` override to the raw YAML mapping."""
+    keys = dotted.split(".")
+    node: Any = data
+    for i, k in enumerate(keys):
+        last = i == len(keys) - 1
+        if isinstance(node, list):
+            if not k.isdigit() or int(k) >= len(node):
+                raise SpecError(f"{source}: --set {dotted}: '{k}' is not an index of a {len(node)}-item list")
+            if last:
+                node[int(k)] = value
+            else:
+                node = node[int(k)]
+        elif isinstance(node, dict):
+            if last:
+                node[k] = value
+            else:
+                node = node.setdefault(k, {})
+        else:
+            raise SpecError(f"{source}: --set {dotted}: '{'.'.join(keys[:i])}' is not a mapping or list")
+
+
+def parse_overrides(pairs: list[str] | tuple[str, ...]) -> list[tuple[str, Any]]:
+    out = []
+    for pair in pairs:
+        if "=" not in pair:
+            raise SpecError(f"--set {pair}: expected key.path=value")
+        key, raw = pair.split("=", 1)
+        out.append((key.strip(), yaml.safe_load(raw) if raw != "" else ""))
+    return out
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentSpec:
+    """Read, override, validate. Raises `SpecError` with a one-line message."""
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        raise SpecError(f"{source}: no such spec file; see experiments/ for examples (e.g. experiments/quick.yaml)")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError(f"{source}: malformed YAML{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{source}: the spec must be a YAML mapping with at least name, generators, detectors")
+    for key, value in parse_overrides(overrides):
+        _set_path(data, key, value, source)
+    return validate_spec(data, source)
+
+
+def validate_spec(data: dict[str, Any], source: str = "<spec>") -> ExperimentSpec:
+    try:
+        spec = ExperimentSpec(**data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = _loc(err["loc"])
+        if err["type"] == "extra_forbidden":
+            allowed = _allowed_keys(err["loc"][:-1])
+            msg = f"unknown key '{err['loc'][-1]}'" + (f"; allowed: {', '.join(allowed)}" if allowed else "")
+            loc = _loc(err["loc"][:-1])
+        else:
+            msg = err["msg"]
+            if err["type"] == "literal_error" and "expected" in err.get("ctx", {}):
+                msg = f"must be one of {err['ctx']['expected']}"
+        raise SpecError(f"{source}: {loc}: {msg}") from None
+    _check_plugins(spec, source)
+    return spec
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: type[BaseModel] = ExperimentSpec
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return []
+        ann = field.annotation
+        inner = getattr(ann, "__args__", (ann,))
+        nxt = next((a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if nxt is None:
+            return []
+        model = nxt
+    return sorted(model.model_fields)
+
+
+def _check_plugins(spec: ExperimentSpec, source: str) -> None:
+    """Every named plug-in exists and its params validate under the spec's profile."""
+    groups = (("generators", GENERATORS, spec.generators), ("detectors", DETECTORS, spec.detectors))
+    for field, registry, items in groups:
+        for i, item in enumerate(items):
+            try:
+                cls = registry.get(item.name)
+                cls.resolve_params(item.params, spec.profile)
+            except (UnknownNameError, ParamError) as exc:
+                raise SpecError(f"{source}: {field}.{i}.name: {exc}" if isinstance(exc, UnknownNameError)
+                                else f"{source}: {field}.{i}.params: {exc}") from None
+    for i, ds in enumerate(spec.datasets):
+        try:
+            DATASETS.get(ds.name)
+        except UnknownNameError as exc:
+            raise SpecError(f"{source}: datasets.{i}.name: {exc}") from None
+
+
+def spec_to_dict(spec: ExperimentSpec) -> dict[str, Any]:
+    return json.loads(spec.model_dump_json())
+

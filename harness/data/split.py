@@ -1,0 +1,133 @@
+"""The few-shot split of the anomaly-generation papers, without test leakage.
+
+Protocol (AnomalyDiffusion, DFMGAN, ...): per defect type, a seeded fraction (1/3) of the
+real anomalous test images is given to the generator ("generator_train"); the rest, with
+every normal test image, is the test set. Unlike AnomalyDiffusion's reference code, no
+image is in both: a defect type needs at least 2 images (1 to learn from, 1 to test on),
+and byte-identical files are kept on the same side, so generator_train and test are
+disjoint by file hash, not only by path.
+
+Roles: normal ``train`` images → ``detector_train``; ``validation`` → ``validation``;
+anomalies → ``generator_train`` or ``test``; normal ``test`` images → ``test``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness.data.io import file_sha256
+from harness.data.table import ROLES, DatasetError
+
+SPLIT_FORMAT_VERSION = 1
+
+
+def _rng(seed: int, category: str, defect_type: str) -> np.random.Generator:
+    # per (category, defect type): adding a defect type does not reshuffle the others
+    return np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(category.encode()), zlib.crc32(defect_type.encode())]))
+
+
+def few_shot_split(table: pd.DataFrame, *, fraction: float = 1 / 3, seed: int) -> pd.DataFrame:
+    """A copy of `table` with a ``role`` column (see module docstring).
+
+    Per defect type with n images, ``k = clamp(round(fraction * n), 1, n - 1)`` go to
+    ``generator_train``, chosen by `seed` among the images sorted by path.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise DatasetError(f"few-shot fraction {fraction} is out of range; use a value in (0, 1), e.g. 1/3")
+    out = table.copy().reset_index(drop=True)
+    role = pd.Series("", index=out.index, dtype=object)
+    normal = out["label"] == 0
+    role[normal & (out["split"] == "train")] = "detector_train"
+    role[normal & (out["split"] == "validation")] = "validation"
+    role[normal & (out["split"] == "test")] = "test"
+    anomalous = out[out["label"] == 1]
+    digests = {i: file_sha256(p) for i, p in anomalous["image_path"].items()}
+    category = ",".join(sorted(out["category"].astype(str).unique()))
+    for (cat, defect), group in anomalous.groupby(["category", "defect_type"], sort=True):
+        # images with the same bytes form one unit, so a duplicate cannot straddle the split
+        units: dict[str, list[int]] = {}
+        for i in group.sort_values("image_path").index:
+            units.setdefault(digests[i], []).append(i)
+        keys = list(units)
+        if len(keys) < 2:
+            raise DatasetError(
+                f"{group['image_path'].iloc[0]}: defect type '{defect}' has {len(keys)} distinct anomalous image(s); "
+                "the few-shot split needs at least 2 (1 for the generator, 1 for the test set): add images or drop the type"
+            )
+        k = min(max(round(fraction * len(keys)), 1), len(keys) - 1)
+        chosen = set(_rng(seed, str(cat), str(defect)).choice(len(keys), size=k, replace=False).tolist())
+        for j, key in enumerate(keys):
+            for i in units[key]:
+                role[i] = "generator_train" if j in chosen else "test"
+    # a normal image byte-identical to a generator_train anomaly cannot be a test image either
+    leaked = {digests[i] for i in role.index[role == "generator_train"]}
+    if leaked:
+        for i in role.index[(role == "test") & normal]:
+            if file_sha256(out.at[i, "image_path"]) in leaked:
+                raise DatasetError(
+                    f"{out.at[i, 'image_path']}: normal test image is byte-identical to an anomalous image; remove the duplicate"
+                )
+    unassigned = role == ""
+    if unassigned.any():
+        raise DatasetError(f"{out.loc[unassigned, 'image_path'].iloc[0]}: normal image in unknown split '{out.loc[unassigned, 'split'].iloc[0]}'; use train, validation or test")
+    out["role"] = role
+    for needed in ("detector_train", "generator_train", "test"):
+        if not (out["role"] == needed).any():
+            raise DatasetError(f"category '{category}': the few-shot split left role '{needed}' empty; check the dataset has normal train images and anomalous test images")
+    return out
+
+
+def rows_for(table: pd.DataFrame, role: str) -> pd.DataFrame:
+    """The rows of one role (index reset), e.g. ``rows_for(split, "test")``."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role '{role}'; choose from {', '.join(ROLES)}")
+    if "role" not in table.columns:
+        raise ValueError("table has no 'role' column; call few_shot_split first")
+    return table[table["role"] == role].reset_index(drop=True)
+
+
+def write_split(table: pd.DataFrame, path: Path) -> None:
+    """Record the split as JSON (path, role, defect type, sha256 per row), written atomically."""
+    if "role" not in table.columns:
+        raise ValueError("table has no 'role' column; call few_shot_split first")
+    rows = [
+        {
+            "image_path": str(r.image_path),
+            "role": str(r.role),
+            "defect_type": str(r.defect_type),
+            "label": int(r.label),
+            "category": str(r.category),
+            "sha256": file_sha256(r.image_path),
+        }
+        for r in table.itertuples(index=False)
+    ]
+    payload = {"version": SPLIT_FORMAT_VERSION, "rows": rows}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(payload, f, indent=1)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_split(path: Path) -> pd.DataFrame:
+    """The rows `write_split` wrote (columns image_path, role, defect_type, label, category, sha256)."""
+    try:
+        payload = json.loads(Path(path).read_text())
+        return pd.DataFrame(payload["rows"])
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: split file not found; run the split first") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise DatasetError(f"{path}: malformed split file ({exc.__class__.__name__}); delete it and re-run the split") from None

@@ -1,0 +1,119 @@
+"""Shared checks for dataset adapters: one-line `DatasetError`s that name the file and the fix.
+
+Adapters call these while parsing, before returning a table, so bad data fails at load
+time (not halfway through a grid run) and nothing is written on error.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+from PIL import Image, UnidentifiedImageError
+
+from harness.data.table import COLUMNS, DatasetError, check_table
+
+IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+def require_root(root: Path | None, adapter: str, layout: str) -> Path:
+    """The dataset root, or an error that says which layout is expected there."""
+    if root is None:
+        raise DatasetError(f"{adapter}: no dataset root given; pass the folder that holds {layout}")
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: dataset root not found; {adapter} expects {layout}")
+    return root
+
+
+def require_dir(path: Path, layout: str) -> Path:
+    if not path.is_dir():
+        raise DatasetError(f"{path}: folder not found; expected layout {layout}")
+    return path
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly in `folder`, sorted by name (hidden files skipped)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the file header; an unreadable file is a `DatasetError`."""
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: file not found; check the dataset root") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DatasetError(f"{path}: unreadable image ({exc.__class__.__name__}); replace or remove the file") from None
+
+
+def check_files(table: pd.DataFrame) -> None:
+    """Every image readable; every mask readable and the size of its image."""
+    for image_path, masks in zip(table["image_path"], table["mask_paths"]):
+        size = image_size(Path(image_path))
+        for m in masks:
+            msize = image_size(Path(m))
+            if msize != size:
+                raise DatasetError(
+                    f"{m}: mask is {msize[0]}x{msize[1]} but its image {image_path} is {size[0]}x{size[1]}; "
+                    "re-export the mask at the image's size"
+                )
+
+
+def check_deep(table: pd.DataFrame) -> None:
+    """Decode every pixel (slow on big datasets): catches truncated files headers miss."""
+    for path in [*table["image_path"], *(m for ms in table["mask_paths"] for m in ms)]:
+        try:
+            with Image.open(path) as img:
+                img.load()
+        except (UnidentifiedImageError, OSError) as exc:
+            raise DatasetError(f"{path}: unreadable image ({exc.__class__.__name__}); replace or remove the file") from None
+
+
+def build_table(rows: Iterable[dict[str, Any]], source: str, *, check: bool = True) -> pd.DataFrame:
+    """Rows → the sample table (columns of `harness.data.table`), checked, sorted by path."""
+    table = pd.DataFrame(list(rows), columns=list(COLUMNS))
+    if table.empty:
+        raise DatasetError(f"{source}: no images found; check the dataset root and layout")
+    table = table.sort_values(["split", "label", "image_path"], kind="stable").reset_index(drop=True)
+    table["label"] = table["label"].astype(int)
+    no_mask = table[(table["label"] == 1) & (table["mask_paths"].map(len) == 0)]
+    if len(no_mask):
+        types = sorted(no_mask["defect_type"].unique())
+        raise DatasetError(
+            f"{no_mask['image_path'].iloc[0]}: anomalous image has no mask (defect types without masks: "
+            f"{', '.join(types)}); add its ground-truth mask or remove the image"
+        )
+    check_table(table, source)
+    if check:
+        check_files(table)
+    return table
+
+
+def find_mask(mask_dir: Path, image: Path) -> Path | None:
+    """The mask of `image` in `mask_dir`: same stem (``000.png``) or ``<stem>_mask`` (MVTec AD).
+
+    Matched by exact stem, never by position or substring, so a missing mask is reported
+    for the right image instead of shifting every pairing.
+    """
+    for stem in (image.stem, f"{image.stem}_mask"):
+        for ext in (".png", ".PNG", *IMAGE_EXTENSIONS):
+            candidate = mask_dir / f"{stem}{ext}"
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def seeded_pick(items: list, fraction: float, seed: int, salt: str) -> set:
+    """A seeded subset of `items` (at least 1 and at most all but 1 when there are 2 or more)."""
+    if len(items) < 2:
+        return set()
+    k = min(max(round(fraction * len(items)), 1), len(items) - 1)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(salt.encode())]))
+    return {items[i] for i in rng.choice(len(items), size=k, replace=False).tolist()}

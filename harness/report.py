@@ -1,0 +1,186 @@
+"""Paper-ready tables from finished cells: Markdown, LaTeX, CSV, and a figure.
+
+Main table: rows = generators, columns = detector × metric, mean ± std over seeds (each
+seed's value is first averaged over the categories), best mean per column in bold.
+One-class references (which use no generated anomalies) get their own table, and the
+generation-quality numbers (IS, IC-LPIPS, mask statistics) theirs, with "n/a" where the
+weights a metric needs are missing — the reason is printed under the table.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from harness.cells import ONE_CLASS, CellStore
+
+METRIC_NAMES = {
+    "image_auroc": "I-AUROC", "image_ap": "I-AP", "image_f1max": "I-F1max",
+    "pixel_auroc": "P-AUROC", "pixel_ap": "P-AP", "pixel_f1max": "P-F1max",
+    "pixel_aupro": "AUPRO", "spro": "sPRO",
+}
+QUALITY_NAMES = {"is": "IS", "ic_lpips": "IC-LPIPS"}
+
+
+def collect_results(run_dir: Path) -> pd.DataFrame:
+    """One row per finished cell, metrics as columns (generation metrics prefixed ``gen_``)."""
+    rows = []
+    for rec in CellStore(run_dir).records():
+        k = rec.key
+        row = {"dataset": k.dataset, "category": k.category, "generator": k.generator, "detector": k.detector,
+               "seed": k.seed, "n_generated": rec.n_generated, "seconds": rec.seconds, **rec.metrics}
+        for name, res in rec.generation.items():
+            row[f"gen_{name}"] = res.get("value")
+            if res.get("value") is None:
+                row[f"gen_{name}_unavailable"] = res.get("unavailable")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _order(values: Sequence[str], preferred: Sequence[str]) -> list[str]:
+    seen = [v for v in preferred if v in set(values)]
+    return seen + sorted(set(values) - set(seen))
+
+
+def summarise(df: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
+    """Long table: generator, detector, metric, mean, std, n_seeds (categories averaged per seed)."""
+    metrics = [m for m in metrics if m in df.columns]
+    per_seed = df.groupby(["generator", "detector", "seed"])[metrics].mean().reset_index()
+    long = per_seed.melt(id_vars=["generator", "detector", "seed"], var_name="metric", value_name="value")
+    agg = long.groupby(["generator", "detector", "metric"])["value"].agg(["mean", "std", "count"]).reset_index()
+    return agg.rename(columns={"count": "n_seeds"})
+
+
+def _cell_text(mean: float, std: float, n: int, bold: bool, latex: bool) -> str:
+    if np.isnan(mean):
+        return "n/a"
+    txt = f"{mean:.3f}" if n < 2 or np.isnan(std) else (f"{mean:.3f} $\\pm$ {std:.3f}" if latex else f"{mean:.3f} ± {std:.3f}")
+    if bold:
+        return f"\\textbf{{{txt}}}" if latex else f"**{txt}**"
+    return txt
+
+
+def wide_table(summary: pd.DataFrame, generators: Sequence[str], detectors: Sequence[str],
+               metrics: Sequence[str], *, latex: bool = False) -> pd.DataFrame:
+    columns = [(d, m) for d in detectors for m in metrics
+               if ((summary["detector"] == d) & (summary["metric"] == m)).any()]
+    out = pd.DataFrame(index=list(generators), columns=[f"{d} {METRIC_NAMES.get(m, m)}" for d, m in columns], dtype=object)
+    for d, m in columns:
+        part = summary[(summary["detector"] == d) & (summary["metric"] == m)].set_index("generator")
+        best = part["mean"].max()
+        for g in generators:
+            if g not in part.index:
+                out.loc[g, f"{d} {METRIC_NAMES.get(m, m)}"] = "—"
+                continue
+            r = part.loc[g]
+            bold = len(part) > 1 and np.isclose(r["mean"], best)
+            out.loc[g, f"{d} {METRIC_NAMES.get(m, m)}"] = _cell_text(r["mean"], r["std"], int(r["n_seeds"]), bold, latex)
+    out.index.name = "generator"
+    return out
+
+
+def quality_table(df: pd.DataFrame, generators: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
+    """Generation-quality means per generator; 'n/a' plus the reason where unavailable."""
+    cols = [c for c in df.columns if c.startswith("gen_") and not c.endswith("_unavailable")]
+    notes: list[str] = []
+    if not cols:
+        return pd.DataFrame(), notes
+    one_per_gen = df[df["generator"] != ONE_CLASS].drop_duplicates(["generator", "category", "seed"])
+    table = pd.DataFrame(index=[g for g in generators if g != ONE_CLASS], dtype=object)
+    for c in cols:
+        name = c[len("gen_"):]
+        label = QUALITY_NAMES.get(name, name)
+        for g in table.index:
+            vals = pd.to_numeric(one_per_gen.loc[one_per_gen["generator"] == g, c], errors="coerce").dropna()
+            table.loc[g, label] = f"{vals.mean():.3f}" if len(vals) else "n/a"
+        reasons = one_per_gen.get(f"{c}_unavailable")
+        if reasons is not None and reasons.notna().any():
+            notes.append(f"{label}: n/a — {reasons.dropna().iloc[0]}")
+    table.index.name = "generator"
+    return table, notes
+
+
+def _markdown(df: pd.DataFrame) -> str:
+    return df.to_markdown() if not df.empty else "_(no rows)_"
+
+
+def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[str],
+                 generator_order: Sequence[str] = (), detector_order: Sequence[str] = ()) -> list[Path]:
+    """Render the report files; returns their paths. Raises if no cell has finished."""
+    df = collect_results(run_dir)
+    if df.empty:
+        raise FileNotFoundError(f"{run_dir}: no finished cells to report; run `bench run SPEC` first")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    all_metrics = [m for m in METRIC_NAMES if m in df.columns]
+    metrics = [m for m in metrics if m in df.columns]
+    summary = summarise(df, all_metrics)
+    gens = _order([g for g in df["generator"].unique() if g != ONE_CLASS], generator_order)
+    aug = summary[summary["generator"] != ONE_CLASS]
+    dets = _order(aug["detector"].unique(), detector_order)
+    ref = summary[summary["generator"] == ONE_CLASS]
+    ref_dets = _order(ref["detector"].unique(), detector_order)
+
+    main_md = wide_table(aug, gens, dets, metrics)
+    main_tex = wide_table(aug, gens, dets, metrics, latex=True)
+    ref_md = wide_table(ref.assign(generator=ref["detector"]).assign(detector="one-class"), ref_dets, ["one-class"], metrics)
+    quality, notes = quality_table(df, gens)
+    cats = sorted(df["category"].unique())
+    seeds = sorted(df["seed"].unique())
+
+    lines = [f"# {title}", "",
+             f"Categories: {', '.join(cats)} · seeds: {', '.join(map(str, seeds))} · "
+             f"mean ± std over seeds (per seed, averaged over categories); best per column in bold.", "",
+             "## Detectors trained with each generator's anomalies", "", _markdown(main_md), ""]
+    if not ref.empty:
+        lines += ["## One-class references (no generated anomalies)", "", _markdown(ref_md), ""]
+    if not quality.empty:
+        lines += ["## Generation quality", "", _markdown(quality), ""] + [f"- {n}" for n in notes] + [""]
+    if len(cats) > 1:
+        lines += ["## Per category", ""]
+        for cat in cats:
+            part = summarise(df[df["category"] == cat], metrics)
+            part = part[part["generator"] != ONE_CLASS]
+            lines += [f"### {cat}", "", _markdown(wide_table(part, gens, dets, metrics)), ""]
+    md = out_dir / "results.md"
+    md.write_text("\n".join(lines))
+    csv = out_dir / "results.csv"
+    summary.assign(generator=summary["generator"].replace(ONE_CLASS, "one-class")).to_csv(csv, index=False, float_format="%.6f")
+    tex = out_dir / "results.tex"
+    tex.write_text(main_tex.style.to_latex(hrules=True, column_format="l" + "c" * len(main_tex.columns)))
+    paths = [md, csv, tex]
+    fig = _figure(aug, gens, dets, out_dir)
+    if fig is not None:
+        paths.append(fig)
+    (out_dir / "cells.json").write_text(json.dumps(df.replace({np.nan: None}).to_dict(orient="records"), indent=1, default=str))
+    return paths
+
+
+def _figure(summary: pd.DataFrame, gens: Sequence[str], dets: Sequence[str], out_dir: Path) -> Path | None:
+    metric = next((m for m in ("pixel_ap", "image_auroc") if (summary["metric"] == m).any()), None)
+    if metric is None or not gens or not dets:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    part = summary[summary["metric"] == metric]
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(gens) * max(1, len(dets)) * 0.5 + 2), 3.2), dpi=150)
+    width = 0.8 / len(dets)
+    x = np.arange(len(gens))
+    for i, d in enumerate(dets):
+        p = part[part["detector"] == d].set_index("generator").reindex(gens)
+        ax.bar(x + i * width - 0.4 + width / 2, p["mean"], width, yerr=p["std"].fillna(0), label=d, capsize=2)
+    ax.set_xticks(x, gens, rotation=30, ha="right")
+    ax.set_ylabel(METRIC_NAMES[metric])
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = out_dir / f"{metric}.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,70 @@
+"""MLflow logging: one MLflow run per finished grid cell, artifacts kept beside the run dir."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Iterable
+
+from harness.cells import ONE_CLASS, CellRecord
+
+
+def _flatten(prefix: str, params: dict[str, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in params.items():
+        key = f"{prefix}.{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(key, v))
+        else:
+            out[key] = str(v)[:500]
+    return out
+
+
+class Tracker:
+    """Logs cells to an MLflow experiment named after the spec."""
+
+    def __init__(self, tracking_uri: str, experiment: str, artifact_root: Path):
+        for name in ("alembic", "mlflow", "mlflow.store.db.utils"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        import mlflow
+
+        self._mlflow = mlflow
+        self.client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+        exp = self.client.get_experiment_by_name(experiment)
+        if exp is None:
+            artifact_root.mkdir(parents=True, exist_ok=True)
+            self.experiment_id = self.client.create_experiment(experiment, artifact_location=artifact_root.resolve().as_uri())
+        else:
+            self.experiment_id = exp.experiment_id
+
+    def log_cell(self, record: CellRecord, params: dict[str, Any], artifacts: Iterable[Path]) -> str:
+        k = record.key
+        tags = {"dataset": k.dataset, "category": k.category,
+                "generator": "one-class" if k.generator == ONE_CLASS else k.generator,
+                "detector": k.detector, "seed": str(k.seed), "cell": k.slug}
+        run = self.client.create_run(self.experiment_id, run_name=k.describe(), tags=tags)
+        rid = run.info.run_id
+        try:
+            flat = _flatten("p", params)
+            flat.update({"seed": str(k.seed), "n_generated": str(record.n_generated)})
+            from mlflow.entities import Metric, Param, RunTag
+
+            metrics = [Metric(name, float(v), 0, 0) for name, v in record.metrics.items() if v is not None]
+            gen_tags = []
+            for name, res in record.generation.items():
+                if res.get("value") is not None:
+                    metrics.append(Metric(f"gen_{name}", float(res["value"]), 0, 0))
+                else:
+                    gen_tags.append(RunTag(f"gen_{name}.unavailable", str(res.get("unavailable"))[:5000]))
+                for pk, pv in (res.get("params") or {}).items():
+                    flat[f"gen_{name}.{pk}"] = str(pv)[:500]
+            metrics.append(Metric("seconds", record.seconds, 0, 0))
+            self.client.log_batch(rid, metrics=metrics, params=[Param(a, b) for a, b in flat.items()], tags=gen_tags)
+            for art in artifacts:
+                if art and Path(art).is_file():
+                    self.client.log_artifact(rid, str(art))
+            self.client.set_terminated(rid, "FINISHED")
+        except BaseException:
+            self.client.set_terminated(rid, "FAILED")
+            raise
+        return rid

@@ -1,0 +1,166 @@
+"""DH-Diff generator: contract, exact background, binary non-empty masks, determinism, save/load,
+resume, guidance, ablation registrations (tiny models on the procedural toy set)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from generators.base import AnomalyPair
+from generators.diffusion.toy import toy_normals, toy_pairs
+from harness.plugin import ParamError, RunContext
+from harness.registry import GENERATORS
+
+TINY = dict(resolution=16, patch=2, block_channels=[16, 32], attention_levels=1, attention_heads=2,
+            cross_attention_dim=16, steps=12, batch_size=4, sample_steps=4, sample_batch=8, checkpoint_every=0)
+SIZE = 32
+
+
+def _ctx(tmp_path, **kw) -> RunContext:
+    return RunContext(category="toy", image_size=SIZE, work_dir=tmp_path, show_progress=False, **kw)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return toy_normals(6, SIZE), toy_pairs(4, SIZE)
+
+
+@pytest.fixture(scope="module")
+def fitted(data, tmp_path_factory):
+    gen = GENERATORS.get("dhdiff")(TINY, _ctx(tmp_path_factory.mktemp("dh")))
+    gen.fit(*data, seed=0)
+    return gen
+
+
+def _check_pairs(pairs, normals, n):
+    assert len(pairs) == n
+    for p in pairs:
+        assert isinstance(p, AnomalyPair) and p.mask.dtype == np.bool_ and p.mask.any()
+        assert p.image.shape == (SIZE, SIZE, 3)
+        # outside the mask the image is one of the canvases, exactly
+        assert any(np.array_equal(p.image[~p.mask], c[~p.mask]) for c in normals)
+        assert p.defect_type in {"blob", "scratch"}
+
+
+def test_sample_contract(fitted, data):
+    normals, _ = data
+    pairs = fitted.sample(5, normal_images=normals, seed=3)
+    _check_pairs(pairs, normals, 5)
+    assert {p.defect_type for p in fitted.sample(3, normal_images=normals, defect_type="scratch", seed=1)} == {"scratch"}
+
+
+def test_sampling_is_deterministic(fitted, data):
+    normals, _ = data
+    a = fitted.sample(3, normal_images=normals, seed=7)
+    b = fitted.sample(3, normal_images=normals, seed=7)
+    c = fitted.sample(3, normal_images=normals, seed=8)
+    assert all(np.array_equal(x.image, y.image) and np.array_equal(x.mask, y.mask) for x, y in zip(a, b))
+    assert any(not np.array_equal(x.image, y.image) for x, y in zip(a, c))
+
+
+def test_fit_is_deterministic(fitted, data, tmp_path):
+    again = GENERATORS.get("dhdiff")(TINY, _ctx(tmp_path))
+    again.fit(*data, seed=0)
+    for (k, v), w in zip(fitted.model.state_dict().items(), again.model.state_dict().values()):
+        assert torch.equal(v, w), k
+
+
+def test_save_load_gives_identical_samples(fitted, data, tmp_path):
+    normals, _ = data
+    fitted.save(tmp_path / "m")
+    fresh = GENERATORS.get("dhdiff")(TINY, _ctx(tmp_path))
+    fresh.load(tmp_path / "m")
+    a = fitted.sample(3, normal_images=normals, seed=5)
+    b = fresh.sample(3, normal_images=normals, seed=5)
+    assert all(np.array_equal(x.image, y.image) and np.array_equal(x.mask, y.mask) for x, y in zip(a, b))
+
+
+def test_given_mask_is_kept_exactly(fitted, data):
+    normals, _ = data
+    given = np.zeros((SIZE, SIZE), bool)
+    given[5:13, 9:20] = True
+    pairs = fitted.sample(2, normal_images=normals, seed=2, masks=[given], defect_type="blob")
+    for p in pairs:
+        assert np.array_equal(p.mask, given)
+        assert any(np.array_equal(p.image[~given], c[~given]) for c in normals)
+        assert not any(np.array_equal(p.image, c) for c in normals)  # something was drawn inside
+
+
+def test_empty_masks_fall_back_to_non_empty(fitted, data, monkeypatch):
+    """If the model only ever produces empty masks, sample() still returns non-empty ones."""
+    normals, _ = data
+    real = fitted._denoise
+
+    def empty_unless_guided(canv, prompts, guide, mg, gen):
+        imgs, logits = real(canv, prompts, guide, mg, gen)
+        return imgs, (logits if guide is not None else -torch.ones_like(logits))
+
+    monkeypatch.setattr(fitted, "_denoise", empty_unless_guided)
+    _check_pairs(fitted.sample(3, normal_images=normals, seed=0), normals, 3)
+
+
+def test_resume_continues_exactly(data, tmp_path):
+    params = {**TINY, "steps": 12, "checkpoint_every": 6}
+    full = GENERATORS.get("dhdiff")(params, _ctx(tmp_path / "a"))
+    full.fit(*data, seed=0)
+    first = GENERATORS.get("dhdiff")({**params, "steps": 6}, _ctx(tmp_path / "b"))
+    first.fit(*data, seed=0)  # an interrupted run: stopped at step 6
+    resumed = GENERATORS.get("dhdiff")(params, _ctx(tmp_path / "b"))
+    resumed.fit(*data, seed=0)
+    assert resumed.resumed_from == 6 and full.resumed_from == 0
+    assert len(resumed.train_losses) == 12
+    assert resumed.train_losses == full.train_losses
+    for v, w in zip(full.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.equal(v, w)
+
+
+def test_errors(data, fitted, tmp_path):
+    normals, pairs = data
+    gen = GENERATORS.get("dhdiff")(TINY, _ctx(tmp_path))
+    with pytest.raises(RuntimeError, match="before fit"):
+        gen.sample(1, normal_images=normals, seed=0)
+    with pytest.raises(ValueError, match="no real anomaly pairs"):
+        gen.fit(normals, [], seed=0)
+    with pytest.raises(ValueError, match="not seen in fit"):
+        fitted.sample(1, normal_images=normals, defect_type="crack", seed=0)
+    with pytest.raises(FileNotFoundError, match="no saved"):
+        gen.load(tmp_path / "missing.pt")
+    with pytest.raises(ParamError, match="dhdiff: param 'stepz'"):
+        GENERATORS.get("dhdiff")({"stepz": 3}, _ctx(tmp_path))
+
+
+def test_registered_variants():
+    for name, dda, ssm in [("dhdiff", True, True), ("dhdiff-no-dda", False, True), ("dhdiff-no-ssm", True, False)]:
+        cls = GENERATORS.get(name)
+        assert cls.needs_real_anomalies and cls.conditions_on_defect_type
+        for profile in ("cpu-quick", "gpu-full"):
+            p = cls.resolve_params({}, profile)
+            assert (p.dda, p.ssm) == (dda, ssm)
+    assert GENERATORS.get("dhdiff").resolve_params({}, "gpu-full").resolution == 256
+
+
+@pytest.mark.parametrize("name", ["dhdiff-no-dda", "dhdiff-no-ssm"])
+def test_ablations_run(name, data, tmp_path):
+    normals, pairs = data
+    gen = GENERATORS.get(name)({**TINY, "steps": 3}, _ctx(tmp_path))
+    gen.fit(normals, pairs, seed=0)
+    _check_pairs(gen.sample(2, normal_images=normals, seed=0), normals, 2)
+
+
+def test_latent_space_with_a_local_vae(data, tmp_path):
+    """gpu-full's latent path: a local AutoencoderKL folder (here a tiny random one) as the codec."""
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(0)
+    AutoencoderKL(block_out_channels=(8, 16), down_block_types=("DownEncoderBlock2D",) * 2,
+                  up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4, norm_num_groups=8,
+                  sample_size=16).save_pretrained(tmp_path / "sd" / "vae")
+    normals, pairs = data
+    gen = GENERATORS.get("dhdiff")({**TINY, "steps": 2, "pretrained_path": str(tmp_path / "sd"),
+                                    "block_channels": [16, 16]}, _ctx(tmp_path))
+    gen.fit(normals, pairs, seed=0)
+    assert (gen.codec.channels, gen.codec.mask_channels, gen.codec.latent_size) == (4, 1, 8)
+    _check_pairs(gen.sample(2, normal_images=normals, seed=0), normals, 2)
+    with pytest.raises(OSError, match="no AutoencoderKL"):
+        GENERATORS.get("dhdiff")({**TINY, "pretrained_path": str(tmp_path)}, _ctx(tmp_path)).fit(normals, pairs, seed=0)

@@ -1,0 +1,100 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.config import SpecError, load_spec
+
+BASE = {
+    "name": "t",
+    "datasets": [{"name": "builtin", "categories": ["pushpins"]}],
+    "generators": [{"name": "none"}, {"name": "cutpaste"}],
+    "detectors": [{"name": "supervised-seg"}],
+}
+
+
+def write(tmp_path: Path, data, name="spec.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
+    return p
+
+
+def test_valid_spec_has_defaults(tmp_path):
+    spec = load_spec(write(tmp_path, BASE))
+    assert spec.profile == "cpu-quick" and spec.image_size == 128 and spec.seeds == [0]
+    assert spec.run_dir == Path("runs/t") and spec.report_dir == Path("reports/t")
+    assert spec.mlflow_uri.startswith("sqlite:///") and spec.mlflow_uri.endswith("runs/t/mlflow.db")
+
+
+def test_missing_file_names_it(tmp_path):
+    with pytest.raises(SpecError, match=r"missing\.yaml: no such spec file"):
+        load_spec(tmp_path / "missing.yaml")
+
+
+def test_malformed_yaml_names_line(tmp_path):
+    p = write(tmp_path, "name: t\ngenerators: [none\n")
+    with pytest.raises(SpecError) as e:
+        load_spec(p)
+    assert str(p) in str(e.value) and "malformed YAML" in str(e.value) and "line" in str(e.value)
+
+
+def test_typo_key_is_an_error_listing_allowed_keys(tmp_path):
+    data = {**BASE, "sedes": [0]}
+    with pytest.raises(SpecError, match=r"unknown key 'sedes'; allowed: .*seeds"):
+        load_spec(write(tmp_path, data))
+
+
+def test_nested_typo_names_key_path(tmp_path):
+    data = {**BASE, "generation": {"n_sample": 3}}
+    with pytest.raises(SpecError, match=r"generation: unknown key 'n_sample'; allowed: .*n_samples"):
+        load_spec(write(tmp_path, data))
+
+
+def test_unknown_generator_lists_registered(tmp_path):
+    data = {**BASE, "generators": [{"name": "none"}, {"name": "cutpasta"}]}
+    with pytest.raises(SpecError) as e:
+        load_spec(write(tmp_path, data))
+    msg = str(e.value)
+    assert "generators.1.name: unknown generator 'cutpasta'" in msg and "cutpaste" in msg
+    assert "\n" not in msg
+
+
+def test_unknown_detector_and_dataset(tmp_path):
+    with pytest.raises(SpecError, match=r"detectors.0.name: unknown detector 'nope'"):
+        load_spec(write(tmp_path, {**BASE, "detectors": [{"name": "nope"}]}))
+    with pytest.raises(SpecError, match=r"datasets.0.name: unknown dataset 'nope'"):
+        load_spec(write(tmp_path, {**BASE, "datasets": [{"name": "nope"}]}))
+
+
+def test_plugin_params_are_validated_at_load(tmp_path):
+    data = {**BASE, "detectors": [{"name": "supervised-seg", "params": {"no_such_param": 1}}]}
+    with pytest.raises(SpecError, match=r"detectors.0.params: supervised-seg: param 'no_such_param'"):
+        load_spec(write(tmp_path, data))
+
+
+def test_bad_values_name_the_allowed(tmp_path):
+    with pytest.raises(SpecError, match=r"profile: must be one of"):
+        load_spec(write(tmp_path, {**BASE, "profile": "fast"}))
+    with pytest.raises(SpecError, match=r"split.generator_fraction"):
+        load_spec(write(tmp_path, {**BASE, "split": {"generator_fraction": 1.5}}))
+    with pytest.raises(SpecError, match=r"duplicate entries \['none'\]"):
+        load_spec(write(tmp_path, {**BASE, "generators": [{"name": "none"}, {"name": "none"}]}))
+
+
+def test_set_overrides(tmp_path):
+    p = write(tmp_path, BASE)
+    spec = load_spec(p, ["seeds=[1,2]", "generators.1.params.area_ratio=[0.05,0.1]", "image_size=64"])
+    assert spec.seeds == [1, 2] and spec.image_size == 64
+    assert spec.generators[1].params == {"area_ratio": [0.05, 0.1]}
+    with pytest.raises(SpecError, match=r"--set generators.5.name"):
+        load_spec(p, ["generators.5.name=x"])
+    with pytest.raises(SpecError, match=r"expected key.path=value"):
+        load_spec(p, ["seeds"])
+
+
+def test_shipped_experiments_validate():
+    root = Path(__file__).resolve().parents[2] / "experiments"
+    specs = sorted(root.glob("*.yaml"))
+    assert {p.name for p in specs} >= {"quick.yaml", "builtin.yaml", "mvtec_loco.yaml"}
+    for p in specs:
+        load_spec(p)
