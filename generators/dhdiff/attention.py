@@ -67,16 +67,32 @@ class HelixAttnProcessor(nn.Module):
         self.gate = nn.Parameter(torch.full((inner_dim,), float(gate_init))) if dda else None
         self.ssm_scale = nn.Parameter(torch.full((heads,), float(ssm_init))) if ssm else None
 
-    def score_bias(self, n_tokens: int, batch: int, dtype: torch.dtype, device) -> torch.Tensor | None:
-        """The SSM logit bias (batch, heads, n, n) for one strand's batch, or None."""
+    def ssm_coordinates(self, n_tokens: int, batch: int, dtype: torch.dtype, device) -> torch.Tensor | None:
+        """Per-token mask estimate m (batch, n_tokens) on the block's grid, or None (SSM inactive)."""
         est = self.state.mask_estimate
         if not self.ssm or est is None:
             return None
-        m = token_grid(est.to(device=device, dtype=dtype), n_tokens)  # (b, n)
+        m = token_grid(est.to(device=device, dtype=dtype), n_tokens)
         if m.shape[0] != batch:
             raise ValueError(f"mask estimate has {m.shape[0]} items but the strand batch has {batch}")
-        pair = m[:, :, None] * (1 - m[:, None, :])  # (b, n_q, n_k)
-        return self.ssm_scale.to(dtype)[None, :, None, None] * pair[:, None]
+        return m
+
+    def _extend(self, query, key, key_o, m: torch.Tensor | None, head_dim: int):
+        """Fold the SSM bias into one extra query/key dimension so the fused SDPA kernel applies.
+
+        ``λ m_i (1 − m_j) = λ m_i − λ m_i m_j``; the first term is constant along the keys of a
+        row and cancels in the softmax, so the bias is ``−λ m_i m_j``: appending ``−λ_h √d m_i``
+        to each query and ``m_j`` to each key adds exactly that to the logits (scale 1/√d).
+        Both strands share the token positions of an item, so the other strand's keys get the
+        same ``m_j``.
+        """
+        if m is None:
+            return query, key, key_o
+        m2 = torch.cat([m, m])[:, None, :, None]  # (2b, 1, n, 1)
+        heads = query.shape[1]
+        qa = -self.ssm_scale.to(query.dtype).view(1, heads, 1, 1) * math.sqrt(head_dim) * m2
+        ka = m2.expand(-1, heads, -1, -1)
+        return torch.cat([query, qa], -1), torch.cat([key, ka], -1), torch.cat([key_o, ka], -1)
 
     def forward(self, attn, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None = None,
                 attention_mask: torch.Tensor | None = None, temb: torch.Tensor | None = None, *args, **kwargs):
@@ -109,23 +125,22 @@ class HelixAttnProcessor(nn.Module):
             key = attn.norm_k(key)
 
         half = batch_size // 2
-        bias = self.score_bias(n_tokens, half, query.dtype, query.device)
-        bias2 = None if bias is None else torch.cat([bias, bias])
         # the other strand's keys/values, aligned item by item
         key_o = torch.cat([key[half:], key[:half]])
         value_o = torch.cat([value[half:], value[:half]])
+        m = self.ssm_coordinates(n_tokens, half, query.dtype, query.device)
+        query, key, key_o = self._extend(query, key, key_o, m, head_dim)
+        scale = 1 / math.sqrt(head_dim)
         if self.dda:
-            sep = F.scaled_dot_product_attention(query, key, value, attn_mask=bias2, dropout_p=0.0, is_causal=False)
-            conn = F.scaled_dot_product_attention(query, key_o, value_o, attn_mask=bias2, dropout_p=0.0,
-                                                  is_causal=False)
+            sep = F.scaled_dot_product_attention(query, key, value, dropout_p=0.0, is_causal=False, scale=scale)
+            conn = F.scaled_dot_product_attention(query, key_o, value_o, dropout_p=0.0, is_causal=False, scale=scale)
             sep = sep.transpose(1, 2).reshape(batch_size, -1, inner_dim)
             conn = conn.transpose(1, 2).reshape(batch_size, -1, inner_dim)
             hidden_states = sep + self.gate.to(sep.dtype) * conn
         else:
-            joint_bias = None if bias2 is None else torch.cat([bias2, bias2], dim=-1)
             hidden_states = F.scaled_dot_product_attention(
                 query, torch.cat([key, key_o], dim=2), torch.cat([value, value_o], dim=2),
-                attn_mask=joint_bias, dropout_p=0.0, is_causal=False,
+                dropout_p=0.0, is_causal=False, scale=scale,
             )
             hidden_states = hidden_states.transpose(1, 2).reshape(batch_size, -1, inner_dim)
         hidden_states = hidden_states.to(query.dtype)

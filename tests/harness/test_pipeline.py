@@ -156,3 +156,32 @@ def test_no_test_image_reaches_a_generator_or_detector(generator, tmp_path, monk
     trained_on = [load_image(p, SIZE) for p in train.normal] + [load_image(p, SIZE) for p, _ in train.anomalous]
     assert not test_hashes & {_digest(a) for a in trained_on}
     assert not {str(p) for p in train.validation_normal} & set(test_paths)
+
+
+def _shared_data() -> Path | None:
+    here = Path(__file__).resolve()
+    for cand in (here.parents[2] / ".." / "shared" / "data", Path("/work/shared/data")):
+        if (cand / "hazelnut_toy_otx" / "hazelnut").is_dir():
+            return cand.resolve()
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_shared_data() is None, reason="shared real datasets (../shared/data) not present")
+def test_one_cell_on_real_hazelnut_images(tmp_path):
+    """The real-data path: MVTec AD layout, JPEG photos, a real few-shot split, copy-paste of real defects."""
+    spec = validate_spec(tiny_spec(
+        tmp_path,
+        datasets=[{"name": "mvtec_ad", "root": str(_shared_data() / "hazelnut_toy_otx"), "categories": ["hazelnut"]}],
+        generators=[{"name": "copy-paste"}],
+    ))
+    summary = run_experiment(spec, show_progress=False, echo=lambda m: None)
+    assert summary.failed == [] and summary.finished == 1
+    (rec,) = CellStore(spec.run_dir).records()
+    assert rec.n_generated == 8 and 0.0 <= rec.metrics["pixel_ap"] <= 1.0
+    manifest = json.loads(Path(rec.augmented_manifest).read_text())
+    assert {g["defect_type"] for g in manifest["generated"]} == {"colour"}
+    split = read_split(next((spec.run_dir / "splits").rglob("seed0.json")))
+    seen = {g["source_sha256"] for g in manifest["generator_train"]}
+    test_hashes = set(split.loc[split["role"] == "test", "sha256"])
+    assert seen and not seen & test_hashes
