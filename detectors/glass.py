@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
 from pydantic import Field
 
 from detectors._one_class import AnomalibDetector, BackboneParams, backbone_pre_processor
+from detectors.backbones import extractor_without_download
 from detectors.base import TrainSet
 from harness.registry import DETECTORS
-
-
-@contextlib.contextmanager
-def _frozen_backbone_without_download(module_namespace) -> Iterator[None]:
-    """GLASS builds its extractor with ``pre_trained=True`` (hub download; backbone frozen);
-    build it with ``pre_trained=False`` instead and load our weights right after."""
-    original = module_namespace.TimmFeatureExtractor
-    module_namespace.TimmFeatureExtractor = lambda *a, **kw: original(*a, **{**kw, "pre_trained": False})
-    try:
-        yield
-    finally:
-        module_namespace.TimmFeatureExtractor = original
 
 
 @DETECTORS.register("glass")
@@ -65,7 +53,7 @@ class GlassDetector(AnomalibDetector):
         from detectors.backbones import pretrained_extractor
 
         p = self.params
-        with _frozen_backbone_without_download(torch_model):
+        with extractor_without_download(torch_model):
             module = PairsGlass(
                 input_shape=(self.input_size, self.input_size), backbone=p.backbone, layers=list(p.layers),
                 pretrain_embed_dim=p.embed_dim, target_embed_dim=p.embed_dim,

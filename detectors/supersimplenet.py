@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
 from pydantic import Field
 
 from detectors._one_class import AnomalibDetector, BackboneParams, backbone_pre_processor
+from detectors.backbones import extractor_without_download
 from detectors.base import TrainSet
 from harness.registry import DETECTORS
-
-
-@contextlib.contextmanager
-def _no_hub_download(module_namespace) -> Iterator[None]:
-    """SuperSimpleNet builds its `TimmFeatureExtractor` with ``pre_trained=True`` (a hub download);
-    build it with ``pre_trained=False`` and load our weights right after (`pretrained_extractor`)."""
-    original = module_namespace.TimmFeatureExtractor
-    module_namespace.TimmFeatureExtractor = lambda *a, **kw: original(*a, **{**kw, "pre_trained": False})
-    try:
-        yield
-    finally:
-        module_namespace.TimmFeatureExtractor = original
 
 
 @DETECTORS.register("supersimplenet")
@@ -57,7 +45,7 @@ class SuperSimpleNet(AnomalibDetector):
         from detectors.backbones import pretrained_extractor
 
         p = self.params
-        with _no_hub_download(torch_model):
+        with extractor_without_download(torch_model):
             module = Supersimplenet(
                 perlin_threshold=p.perlin_threshold, backbone=p.backbone, layers=list(p.layers), supervised=True,
                 adapt_cls_features=p.adapt_cls_features,

@@ -89,8 +89,9 @@ def quality_table(df: pd.DataFrame, generators: Sequence[str]) -> tuple[pd.DataF
     notes: list[str] = []
     if not cols:
         return pd.DataFrame(), notes
-    one_per_gen = df[df["generator"] != ONE_CLASS].drop_duplicates(["generator", "category", "seed"])
-    table = pd.DataFrame(index=[g for g in generators if g != ONE_CLASS], dtype=object)
+    one_per_gen = df[(df["generator"] != ONE_CLASS) & (df["n_generated"] > 0)]
+    one_per_gen = one_per_gen.drop_duplicates(["generator", "category", "seed"])
+    table = pd.DataFrame(index=[g for g in generators if g in set(one_per_gen["generator"])], dtype=object)
     for c in cols:
         name = c[len("gen_"):]
         label = QUALITY_NAMES.get(name, name)
@@ -126,7 +127,9 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
 
     main_md = wide_table(aug, gens, dets, metrics)
     main_tex = wide_table(aug, gens, dets, metrics, latex=True)
-    ref_md = wide_table(ref.assign(generator=ref["detector"]).assign(detector="one-class"), ref_dets, ["one-class"], metrics)
+    ref_md = wide_table(ref.assign(generator=ref["detector"], detector=""), ref_dets, [""], metrics)
+    ref_md.columns = [c.strip() for c in ref_md.columns]
+    ref_md.index.name = "detector"
     quality, notes = quality_table(df, gens)
     cats = sorted(df["category"].unique())
     seeds = sorted(df["seed"].unique())

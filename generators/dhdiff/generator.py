@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from generators.base import AnomalyPair, Generator
 from generators.diffusion.backbone import BackboneSpec, ClipPromptEncoder, Codec, TokenPromptEncoder, prompt_for, spec_from
 from generators.diffusion.sampling import (
+    check_sample_request,
     composite_full_size, dilate, fallback_mask, make_solver, model_file, make_train_scheduler, noised, pick_canvases, training_target,
     x0_from_output,
 )
@@ -190,13 +191,7 @@ class DHDiff(Generator):
         """`n` pairs on the given canvases. With `masks` (HxW bool, cycled), the mask strand is pinned
         to the noised given mask for the first `mask_guidance` fraction of steps (1.0: the output mask
         is the given mask; < 1, e.g. for a rough sketch: the model refines it)."""
-        if self.model is None:
-            raise RuntimeError(f"{self.name}: sample() called before fit() or load(); fit or load a model first")
-        if defect_type is not None and defect_type not in self.defect_types:
-            raise ValueError(f"{self.name}: defect type '{defect_type}' was not seen in fit "
-                             f"(seen: {', '.join(self.defect_types)}); pick one of them")
-        if masks is not None and (not len(masks) or not all(np.asarray(m).any() for m in masks)):
-            raise ValueError(f"{self.name}: masks= must hold non-empty HxW bool masks; drop the empty ones")
+        check_sample_request(self.name, self.model is not None, defect_type, self.defect_types, masks)
         p, R = self.params, self.params.resolution
         rng = np.random.default_rng(seed)
         gen = torch.Generator().manual_seed(int(seed))

@@ -126,3 +126,15 @@ def fallback_mask(pool: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         R = m.shape[-1]
         m[:, R // 2 - R // 8:R // 2 + R // 8, R // 2 - R // 8:R // 2 + R // 8] = 1
     return m
+
+
+def check_sample_request(name: str, fitted: bool, defect_type: str | None, known_types: Sequence[str],
+                         masks: Sequence[np.ndarray] | None) -> None:
+    """The argument checks every diffusion generator's `sample` makes, with the same messages."""
+    if not fitted:
+        raise RuntimeError(f"{name}: sample() called before fit() or load(); fit or load a model first")
+    if defect_type is not None and defect_type not in known_types:
+        raise ValueError(f"{name}: defect type '{defect_type}' was not seen in fit "
+                         f"(seen: {', '.join(known_types)}); pick one of them")
+    if masks is not None and (not len(masks) or not all(np.asarray(m).any() for m in masks)):
+        raise ValueError(f"{name}: masks= must hold non-empty HxW bool masks; drop the empty ones")

@@ -23,6 +23,7 @@ from generators.diffusion.backbone import BackboneSpec, ClipPromptEncoder, Codec
     prompt_for, spec_from
 from generators.diffusion.params import ARCH_KEYS, PROFILE_DEFAULTS, DiffusionParams
 from generators.diffusion.sampling import (
+    check_sample_request,
     composite_full_size, dilate, fallback_mask, make_solver, make_train_scheduler, model_file, noised, pick_canvases,
     training_target,
 )
@@ -196,13 +197,7 @@ class TwoStage(Generator):
                masks: Sequence[np.ndarray] | None = None) -> list[AnomalyPair]:
         """`n` pairs on the given canvases; with `masks` (HxW bool, cycled) stage 1 is skipped and
         the anomaly is painted inside exactly those masks."""
-        if self.mask_model is None:
-            raise RuntimeError(f"{self.name}: sample() called before fit() or load(); fit or load a model first")
-        if defect_type is not None and defect_type not in self.defect_types:
-            raise ValueError(f"{self.name}: defect type '{defect_type}' was not seen in fit "
-                             f"(seen: {', '.join(self.defect_types)}); pick one of them")
-        if masks is not None and (not len(masks) or not all(np.asarray(m).any() for m in masks)):
-            raise ValueError(f"{self.name}: masks= must hold non-empty HxW bool masks; drop the empty ones")
+        check_sample_request(self.name, self.mask_model is not None, defect_type, self.defect_types, masks)
         p, R = self.params, self.params.resolution
         rng = np.random.default_rng(seed)
         gen = torch.Generator().manual_seed(int(seed))

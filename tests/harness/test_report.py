@@ -9,8 +9,9 @@ IS_NA = {"value": None, "unavailable": "weights missing; run bench doctor", "par
 
 def _save(store, gen, det, seed, cat, auroc, pap):
     gen_metrics = {} if gen == ONE_CLASS else {"is": IS_NA, "ic_lpips": {"value": 0.3, "unavailable": None, "params": {}}}
+    n = 0 if gen in (ONE_CLASS, "none") else 8
     store.save(CellRecord(CellKey("builtin", cat, gen, det, seed, "f"), {"image_auroc": auroc, "pixel_ap": pap},
-                          generation=gen_metrics))
+                          generation=gen_metrics if n else {}, n_generated=n))
 
 
 @pytest.fixture
@@ -34,6 +35,8 @@ def test_tables_mean_std_and_bold(run_dir, tmp_path):
     assert "**0.850 ± 0.071**" in md and "0.650 ± 0.071" in md and "**0.650" not in md
     assert "One-class references" in md and "0.550" in md
     assert "n/a" in md and "weights missing" in md  # IS unavailable, with its reason
+    quality = md.split("## Generation quality")[1].split("## ")[0]
+    assert "| cutpaste" in quality and "| none" not in quality  # `none` generates nothing to judge
     rows = md.split("## Detectors trained")[1].split("##")[0]
     assert rows.index("none") < rows.index("cutpaste")  # spec order kept
     csv = pd.read_csv(out / "results.csv")
