@@ -5,7 +5,8 @@ Layout (under ``<run_dir>/augmented/<dataset>/<category>/<generator>/seed<k>-<fp
     train/good/NNNN.png                  real normal training images, at the run's size
     train/<defect>/NNNN.png              generated anomalies
     ground_truth/<defect>/NNNN_mask.png  their exact masks (0/255)
-    grid.png                             image | mask | overlay of the first pairs
+    grid.png                             image | mask | overlay, pairs taken in turn from each defect type
+    grid_<defect>.png                    the same for one defect type (generators that condition on it)
     manifest.json                        every file with its sha256, what the generator saw
 
 The manifest is written last, so its presence means the set is complete; a re-run
@@ -31,7 +32,7 @@ from harness.data.io import file_sha256, save_png
 MANIFEST = "manifest.json"
 
 
-def _folder(defect_type: str) -> str:
+def folder_name(defect_type: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", defect_type) or "anomaly"
 
 
@@ -39,6 +40,10 @@ def _folder(defect_type: str) -> str:
 class AugmentedSet:
     root: Path
     manifest: dict[str, Any]
+
+    @property
+    def grid_files(self) -> list[Path]:
+        return sorted(self.root.glob("grid*.png"))
 
     @property
     def n_generated(self) -> int:
@@ -78,7 +83,7 @@ def write_augmented(
     pairs: Sequence[AnomalyPair],
     generator_train_sources: Sequence[str],
     info: dict[str, Any],
-    grid: np.ndarray | None = None,
+    grids: dict[str, np.ndarray] | None = None,
 ) -> AugmentedSet:
     """Write the set from scratch (a half-written earlier attempt is removed first)."""
     if root.exists():
@@ -92,14 +97,14 @@ def write_augmented(
                        "source_sha256": file_sha256(src)})
     generated = []
     for i, pair in enumerate(pairs):
-        d = _folder(pair.defect_type)
+        d = folder_name(pair.defect_type)
         img_rel, mask_rel = f"train/{d}/{i:04d}.png", f"ground_truth/{d}/{i:04d}_mask.png"
         save_png(pair.image, root / img_rel)
         save_png(pair.mask, root / mask_rel)
         generated.append({"image": img_rel, "mask": mask_rel, "defect_type": pair.defect_type,
                           "sha256": file_sha256(root / img_rel), "mask_sha256": file_sha256(root / mask_rel)})
-    if grid is not None:
-        save_png(grid, root / "grid.png")
+    for name, picture in (grids or {}).items():
+        save_png(picture, root / f"{name}.png")
     manifest = {
         **info,
         "normal": normal,

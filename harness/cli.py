@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -11,6 +12,7 @@ from harness.config import SpecError, load_spec
 from harness.data.table import DatasetError
 from harness.plugin import ParamError
 from harness.registry import UnknownNameError
+from harness.runtime import limit_malloc_arenas
 
 USER_ERRORS = (SpecError, DatasetError, UnknownNameError, ParamError, FileNotFoundError)
 
@@ -24,19 +26,9 @@ def _fail(exc: BaseException) -> None:
 @click.version_option(package_name="anomaly-aug-bench")
 def main() -> None:
     """Benchmark synthetic-anomaly generators by what they do for anomaly detectors."""
-    _limit_malloc_arenas()
-
-
-def _limit_malloc_arenas() -> None:
-    """Cap glibc malloc arenas at 2 (M_ARENA_MAX): anomalib's PatchCore coreset selection on
-    CPU grew to 9–24 GB with the default per-thread arenas, 1.2 GB with 2."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        try:
-            ctypes.CDLL("libc.so.6").mallopt(-8, 2)
-        except (OSError, AttributeError):
-            pass
+    limit_malloc_arenas()
+    # deprecation notices that anomalib's own imports raise; nothing a user of bench can act on
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(timm|anomalib)(\..*)?$")
 
 
 @main.command()

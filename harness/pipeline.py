@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from detectors.base import Detector, TrainSet
 from generators.base import AnomalyPair, Generator
-from harness.augmented import AugmentedSet, load_augmented, write_augmented
+from harness.augmented import AugmentedSet, folder_name, load_augmented, write_augmented
 from harness.cells import ONE_CLASS, CellKey, CellRecord, CellStore, write_json_atomic
 from harness.config import DatasetSpec, ExperimentSpec, PluginSpec, fingerprint, spec_to_dict
 from harness.data.io import load_image, load_mask
@@ -168,12 +168,9 @@ def build_augmented(spec: ExperimentSpec, sl: _Slice, gen_spec: PluginSpec, seed
     generator.fit(data.normals, real, seed=seed)
     note(f"sampling {spec.generation.n_samples} pairs from {gen_spec.key}")
     pairs = sample_pairs(generator, data, spec.generation.n_samples, seed)
-    grid = None
     quality: dict[str, Any] = {}
+    grids = sample_grids(pairs, per_type=cls.conditions_on_defect_type)
     if pairs:
-        from harness.sample_grid import sample_grid
-
-        grid = sample_grid(pairs)
         if spec.generation.quality_metrics:
             note(f"generation quality of {gen_spec.key}")
             quality = _quality(spec, pairs, data.generator_pairs, device)
@@ -181,9 +178,26 @@ def build_augmented(spec: ExperimentSpec, sl: _Slice, gen_spec: PluginSpec, seed
             "seed": seed, "category": sl.category, "dataset": sl.dataset.name, "quality": quality}
     aug = write_augmented(root, normal_images=data.normals, normal_sources=list(data.normal_rows["image_path"]),
                           pairs=pairs, generator_train_sources=list(data.generator_train_rows["image_path"]) if real else [],
-                          info=info, grid=grid)
+                          info=info, grids=grids)
     shutil.rmtree(ctx.work_dir, ignore_errors=True)
     return aug
+
+
+def sample_grids(pairs: list[AnomalyPair], *, per_type: bool, rows: int = 8) -> dict[str, np.ndarray]:
+    """``grid``: rows taken in turn from each defect type; with `per_type`, one ``grid_<type>`` each."""
+    if not pairs:
+        return {}
+    from harness.sample_grid import sample_grid
+
+    by_type: dict[str, list[AnomalyPair]] = {}
+    for p in pairs:
+        by_type.setdefault(p.defect_type, []).append(p)
+    mixed = [group[i] for i in range(rows) for group in by_type.values() if i < len(group)][:rows]
+    grids = {"grid": sample_grid(mixed, max_rows=rows)}
+    if per_type:
+        for t, group in by_type.items():
+            grids[f"grid_{folder_name(t)}"] = sample_grid(group[:rows], max_rows=rows)
+    return grids
 
 
 def _quality(spec: ExperimentSpec, pairs: list[AnomalyPair], real: list[AnomalyPair], device: str) -> dict[str, Any]:
@@ -276,7 +290,7 @@ def run_experiment(spec: ExperimentSpec, *, show_progress: bool = True, echo: Ca
                           "dataset": sl.dataset.model_dump(mode="json"), "category": sl.category,
                           "image_size": spec.image_size, "profile": spec.profile, "device": device,
                           "split.generator_fraction": spec.split.generator_fraction}
-                artifacts = [aug.root / "grid.png", aug.root / "manifest.json"] if aug else []
+                artifacts = [*aug.grid_files, aug.root / "manifest.json"] if aug else []
                 record.mlflow_run_id = tracker.log_cell(record, params, artifacts)
                 store.save(record)
                 summary.finished += 1

@@ -23,7 +23,11 @@ METRIC_NAMES = {
     "pixel_auroc": "P-AUROC", "pixel_ap": "P-AP", "pixel_f1max": "P-F1max",
     "pixel_aupro": "AUPRO", "spro": "sPRO",
 }
-QUALITY_NAMES = {"is": "IS", "ic_lpips": "IC-LPIPS"}
+QUALITY_NAMES = {
+    "is": "IS", "ic_lpips": "IC-LPIPS",
+    # 1-D Wasserstein distances, generated vs real generator-train masks (lower = closer)
+    "mask_area_wd": "mask area W1", "mask_count_wd": "mask parts W1", "mask_pos_wd": "mask position W1",
+}
 
 
 def collect_results(run_dir: Path) -> pd.DataFrame:
@@ -141,7 +145,11 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
     if not ref.empty:
         lines += ["## One-class references (no generated anomalies)", "", _markdown(ref_md), ""]
     if not quality.empty:
-        lines += ["## Generation quality", "", _markdown(quality), ""] + [f"- {n}" for n in notes] + [""]
+        lines += ["## Generation quality", "", _markdown(quality), ""] + [f"- {n}" for n in notes]
+        if any(c.startswith("mask ") for c in quality.columns):
+            lines.append("- mask … W1: 1-D Wasserstein distance between the generated masks' statistic (area "
+                         "fraction, connected parts, centroid) and the real generator-train masks'; lower is closer.")
+        lines.append("")
     if len(cats) > 1:
         lines += ["## Per category", ""]
         for cat in cats:
@@ -172,7 +180,7 @@ def _figure(summary: pd.DataFrame, gens: Sequence[str], dets: Sequence[str], out
     import matplotlib.pyplot as plt
 
     part = summary[summary["metric"] == metric]
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(gens) * max(1, len(dets)) * 0.5 + 2), 3.2), dpi=150)
+    fig, ax = plt.subplots(figsize=(min(12.0, 2.0 + 0.7 * len(gens)), 3.2), dpi=150)
     width = 0.8 / len(dets)
     x = np.arange(len(gens))
     for i, d in enumerate(dets):
@@ -180,7 +188,8 @@ def _figure(summary: pd.DataFrame, gens: Sequence[str], dets: Sequence[str], out
         ax.bar(x + i * width - 0.4 + width / 2, p["mean"], width, yerr=p["std"].fillna(0), label=d, capsize=2)
     ax.set_xticks(x, gens, rotation=30, ha="right")
     ax.set_ylabel(METRIC_NAMES[metric])
-    ax.set_ylim(0, 1)
+    top = float(np.nanmax(part["mean"] + part["std"].fillna(0))) if len(part) else 1.0
+    ax.set_ylim(0, min(1.0, max(0.05, 1.15 * top)))
     ax.legend(fontsize=7)
     fig.tight_layout()
     path = out_dir / f"{metric}.png"

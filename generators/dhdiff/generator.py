@@ -20,8 +20,8 @@ import torch.nn.functional as F
 from generators.base import AnomalyPair, Generator
 from generators.diffusion.backbone import BackboneSpec, ClipPromptEncoder, Codec, TokenPromptEncoder, prompt_for, spec_from
 from generators.diffusion.sampling import (
-    check_sample_request,
-    composite_full_size, dilate, fallback_mask, make_solver, model_file, make_train_scheduler, noised, pick_canvases, training_target,
+    check_sample_request, plan_samples,
+    composite_full_size, dilate, fallback_mask, make_solver, model_file, make_train_scheduler, noised, training_target,
     x0_from_output,
 )
 from generators.dhdiff.model import HelixDiffusion
@@ -193,10 +193,7 @@ class DHDiff(Generator):
         is the given mask; < 1, e.g. for a rough sketch: the model refines it)."""
         check_sample_request(self.name, self.model is not None, defect_type, self.defect_types, masks)
         p, R = self.params, self.params.resolution
-        rng = np.random.default_rng(seed)
-        gen = torch.Generator().manual_seed(int(seed))
-        canvas_idx = pick_canvases(normal_images, n, rng)
-        types = [defect_type or self.defect_types[i] for i in rng.integers(len(self.defect_types), size=n)]
+        rng, gen, canvas_idx, types = plan_samples(normal_images, n, defect_type, self.defect_types, seed)
         pairs: list[AnomalyPair] = []
         for start in range(0, n, p.sample_batch):
             sl = range(start, min(n, start + p.sample_batch))

@@ -138,3 +138,14 @@ def check_sample_request(name: str, fitted: bool, defect_type: str | None, known
                          f"(seen: {', '.join(known_types)}); pick one of them")
     if masks is not None and (not len(masks) or not all(np.asarray(m).any() for m in masks)):
         raise ValueError(f"{name}: masks= must hold non-empty HxW bool masks; drop the empty ones")
+
+
+def plan_samples(normal_images: Sequence[np.ndarray], n: int, defect_type: str | None, known_types: Sequence[str],
+                 seed: int) -> tuple[np.random.Generator, torch.Generator, list[int], list[str]]:
+    """Seeded canvas and defect type per sample, drawn the same way by every diffusion generator
+    (so DH-Diff and the two-stage baseline paint on the same canvases for a seed)."""
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(int(seed))
+    canvas_idx = pick_canvases(normal_images, n, rng)
+    types = [defect_type or known_types[i] for i in rng.integers(len(known_types), size=n)]
+    return rng, gen, canvas_idx, types

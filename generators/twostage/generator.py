@@ -23,8 +23,8 @@ from generators.diffusion.backbone import BackboneSpec, ClipPromptEncoder, Codec
     prompt_for, spec_from
 from generators.diffusion.params import ARCH_KEYS, PROFILE_DEFAULTS, DiffusionParams
 from generators.diffusion.sampling import (
-    check_sample_request,
-    composite_full_size, dilate, fallback_mask, make_solver, make_train_scheduler, model_file, noised, pick_canvases,
+    check_sample_request, plan_samples,
+    composite_full_size, dilate, fallback_mask, make_solver, make_train_scheduler, model_file, noised,
     training_target,
 )
 from generators.diffusion.training import (
@@ -199,10 +199,7 @@ class TwoStage(Generator):
         the anomaly is painted inside exactly those masks."""
         check_sample_request(self.name, self.mask_model is not None, defect_type, self.defect_types, masks)
         p, R = self.params, self.params.resolution
-        rng = np.random.default_rng(seed)
-        gen = torch.Generator().manual_seed(int(seed))
-        canvas_idx = pick_canvases(normal_images, n, rng)
-        types = [defect_type or self.defect_types[i] for i in rng.integers(len(self.defect_types), size=n)]
+        rng, gen, canvas_idx, types = plan_samples(normal_images, n, defect_type, self.defect_types, seed)
         pairs: list[AnomalyPair] = []
         for start in range(0, n, p.sample_batch):
             sl = range(start, min(n, start + p.sample_batch))

@@ -58,7 +58,7 @@ def test_tiny_grid_end_to_end_and_resume(tmp_path):
     # augmented set on disk, MVTec-style, with hashes
     manifest = json.loads(Path(records["cutpaste"].augmented_manifest).read_text())
     root = Path(records["cutpaste"].augmented_manifest).parent
-    assert len(manifest["generated"]) == 8 and (root / "grid.png").is_file()
+    assert len(manifest["generated"]) == 8 and [p.name for p in root.glob("grid*.png")] == ["grid.png"]
     first = manifest["generated"][0]
     assert (root / first["image"]).is_file() and (root / first["mask"]).name.endswith("_mask.png")
 
@@ -181,6 +181,7 @@ def test_one_cell_on_real_hazelnut_images(tmp_path):
     assert rec.n_generated == 8 and 0.0 <= rec.metrics["pixel_ap"] <= 1.0
     manifest = json.loads(Path(rec.augmented_manifest).read_text())
     assert {g["defect_type"] for g in manifest["generated"]} == {"colour"}
+    assert (Path(rec.augmented_manifest).parent / "grid_colour.png").is_file()  # one grid per defect type
     split = read_split(next((spec.run_dir / "splits").rglob("seed0.json")))
     seen = {g["source_sha256"] for g in manifest["generator_train"]}
     test_hashes = set(split.loc[split["role"] == "test", "sha256"])
