@@ -251,14 +251,14 @@ def run_experiment(spec: ExperimentSpec, *, show_progress: bool = True, echo: Ca
     seed_data: dict[tuple[str, int], _SeedData] = {}
     augmented: dict[str, AugmentedSet | Exception] = {}
     try:
-        for sl, seed, gen, det, key in todo:
+        for position, (sl, seed, gen, det, key) in enumerate(todo, 1):
             sd_key = (sl.fp, seed)
             if sd_key not in seed_data:
                 split = few_shot_split(sl.table, fraction=spec.split.generator_fraction, seed=seed)
                 write_split(split, run_dir / "splits" / sl.dataset.name / sl.category / f"seed{seed}.json")
                 seed_data = {sd_key: _SeedData(split, spec.image_size)}  # keep one slice's images in memory
             data = seed_data[sd_key]
-            (bar.write if show_progress else echo)(f"[{bar.n + 1}/{len(todo)}] {key.describe()}")
+            (bar.write if show_progress else echo)(f"[{position}/{len(todo)}] {key.describe()}")
             started = time.time()
             try:
                 if gen is None:

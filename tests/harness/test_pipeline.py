@@ -46,8 +46,10 @@ def _digest(a: np.ndarray) -> str:
 @pytest.mark.slow
 def test_tiny_grid_end_to_end_and_resume(tmp_path):
     spec = validate_spec(tiny_spec(tmp_path))
-    summary = run_experiment(spec, show_progress=False, echo=lambda m: None)
+    said: list[str] = []
+    summary = run_experiment(spec, show_progress=False, echo=said.append)
     assert summary.failed == [] and summary.finished == 2 and summary.resumed == 0
+    assert [m.split("]")[0] for m in said if m.startswith("[")] == ["[1/2", "[2/2"]  # stage lines without a bar
     records = {r.key.generator: r for r in CellStore(spec.run_dir).records()}
     assert set(records) == {"none", "cutpaste"}
     for rec in records.values():
@@ -74,8 +76,9 @@ def test_tiny_grid_end_to_end_and_resume(tmp_path):
     assert {a.path for a in client.list_artifacts(cut.info.run_id)} >= {"grid.png", "manifest.json"}
 
     # a re-run resumes every cell and trains nothing
-    again = run_experiment(spec, show_progress=False, echo=lambda m: None)
-    assert again.finished == 0 and again.resumed == 2
+    said.clear()
+    again = run_experiment(spec, show_progress=False, echo=said.append)
+    assert again.finished == 0 and again.resumed == 2 and said == [f"resuming: 2/2 cells already done in {spec.run_dir}"]
     assert len(client.search_runs([exp.experiment_id])) == 2
 
     # changing one detector param re-runs only the cells it affects
