@@ -23,6 +23,8 @@ generator may see) or ``"test"``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 COLUMNS: tuple[str, ...] = (
@@ -52,3 +54,18 @@ def check_table(table: pd.DataFrame, source: str) -> pd.DataFrame:
     if not ((table["split"] == "test") & (table["label"] == 1)).any():
         raise DatasetError(f"{source}: no anomalous test images found; add defect folders under test/")
     return table
+
+
+def sample_row(image: Path, masks: list[Path], *, label: int, defect_type: str, split: str, category: str,
+               anomaly_kind: str = "") -> dict:
+    """One table row for a dataset without sPRO thresholds (every mask saturates like plain PRO)."""
+    return {
+        "image_path": str(image.resolve()),
+        "mask_paths": [str(m.resolve()) for m in masks],
+        "mask_saturation": [(1.0, True)] * len(masks),
+        "label": label,
+        "defect_type": defect_type,
+        "anomaly_kind": anomaly_kind,
+        "split": split,
+        "category": category,
+    }

@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.data.base import DatasetAdapter
-from harness.data.table import DatasetError
+from harness.data.table import DatasetError, sample_row
 from harness.data.validate import build_table, find_mask, list_images, require_root, seeded_pick
 from harness.plugin import PluginParams
 from harness.registry import DATASETS
@@ -69,16 +69,7 @@ class FolderDataset(DatasetAdapter):
         rows = []
 
         def row(img: Path, masks: list[Path], label: int, defect: str, split: str) -> dict:
-            return {
-                "image_path": str(img.resolve()),
-                "mask_paths": [str(m.resolve()) for m in masks],
-                "mask_saturation": [(1.0, True)] * len(masks),
-                "label": label,
-                "defect_type": defect,
-                "anomaly_kind": "",
-                "split": split,
-                "category": category,
-            }
+            return sample_row(img, masks, label=label, defect_type=defect, split=split, category=category)
 
         normals = list_images(normal_dir)
         if p.normal_test_dir is not None:
