@@ -28,11 +28,12 @@ from generators.dhdiff.model import HelixDiffusion
 from generators.diffusion.training import (
     BalancedSampler, TrainRng, fingerprint, images_to_tensor, masks_to_tensor, random_flips, train_loop,
 )
-from generators.diffusion.params import ARCH_KEYS as DIFFUSION_ARCH_KEYS, PROFILE_DEFAULTS, DiffusionParams
+from generators.diffusion.params import ARCH_KEYS as DIFFUSION_ARCH_KEYS, PROFILE_DEFAULTS, SAMPLING_KEYS, DiffusionParams
+from generators.diffusion.windows import anomaly_box, crop, load_side, random_box
 from harness.registry import GENERATORS
 
-FORMAT = "dhdiff-v1"
-ARCH_KEYS = (*DIFFUSION_ARCH_KEYS, "dda", "ssm")
+FORMAT = "dhdiff-v2"
+ARCH_KEYS = (*DIFFUSION_ARCH_KEYS, "dda", "ssm", "window")
 
 
 class DHDiffParams(DiffusionParams):
@@ -43,6 +44,8 @@ class DHDiffParams(DiffusionParams):
     ssm_estimate_dropout: float = 0.5  # training: fraction of steps without a mask estimate
     mask_loss_weight: float = 1.0
     background_blend_from: float = 0.2  # fraction of steps after which the background is pinned
+    second_pass: bool = False  # sample: redraw the image with the mask strand pinned to the first pass's mask
+    window: float = 1.0  # diffusion window side / image side; < 1: anomaly-centred windows (windows.py)
 
 
 @GENERATORS.register("dhdiff")
@@ -53,7 +56,10 @@ class DHDiff(Generator):
     Params = DHDiffParams
     needs_real_anomalies = True
     conditions_on_defect_type = True
-    profile_defaults: dict[str, dict[str, Any]] = PROFILE_DEFAULTS
+    # cpu-quick: anomaly-centred windows at the canvas's native resolution and a second pass
+    # (docs/dhdiff.md: what made DH-Diff's anomalies visible at a CPU budget)
+    profile_defaults: dict[str, dict[str, Any]] = {
+        **PROFILE_DEFAULTS, "cpu-quick": {**PROFILE_DEFAULTS["cpu-quick"], "window": 0.5, "second_pass": True}}
     _ablation: dict[str, Any] = {}
 
     def __init_subclass__(cls, **kwargs):
@@ -103,9 +109,10 @@ class DHDiff(Generator):
             raise ValueError(f"{self.name}: fit() got no real anomaly pairs; it trains on the generator-train "
                              "split's image+mask pairs (needs_real_anomalies)")
         R = p.resolution
+        L = load_side(R, p.window)
         labels = ["good"] * len(normal_images) + [a.defect_type for a in anomaly_pairs]
-        images = images_to_tensor(list(normal_images) + [a.image for a in anomaly_pairs], R)
-        masks = torch.cat([torch.zeros(len(normal_images), 1, R, R), masks_to_tensor([a.mask for a in anomaly_pairs], R)])
+        images = images_to_tensor(list(normal_images) + [a.image for a in anomaly_pairs], L)
+        masks = torch.cat([torch.zeros(len(normal_images), 1, L, L), masks_to_tensor([a.mask for a in anomaly_pairs], L)])
         self.defect_types = sorted({a.defect_type for a in anomaly_pairs})
         self.fallback_masks = {d: masks[[i for i, l in enumerate(labels) if l == d]].to(torch.uint8)
                                for d in self.defect_types}
@@ -115,14 +122,18 @@ class DHDiff(Generator):
         with torch.no_grad():
             latents = torch.cat([self.codec.encode(images[i:i + 32].to(dev)) for i in range(0, len(images), 32)])
         masks = masks.to(dev)
-        mask_lat = self.codec.encode_mask(masks)
+        f = self.codec.factor
         sampler = BalancedSampler(labels)
         alphas = make_train_scheduler().alphas_cumprod.to(dev)
         T = len(alphas)
 
         def step_loss(model, rng: TrainRng) -> torch.Tensor:
             idx = torch.from_numpy(sampler.draw(rng, p.batch_size))
-            x0, m0, mfull = random_flips([latents[idx], mask_lat[idx], masks[idx]], rng, p.flips)
+            boxes = [random_box(L, R, rng.numpy, f) if labels[i] == "good" else anomaly_box(masks[i], R, rng.numpy, f)
+                     for i in idx.tolist()]
+            win_masks = crop(masks[idx], boxes, R)
+            win_lat = crop(latents[idx], [(y // f, x // f) for y, x in boxes], R // f)
+            x0, m0, mfull = random_flips([win_lat, self.codec.encode_mask(win_masks), win_masks], rng, p.flips)
             b = x0.shape[0]
             t = torch.randint(0, T, (b,), generator=rng.torch).to(dev)
             e_img, e_m = rng.randn(x0.shape, dev), rng.randn(m0.shape, dev)
@@ -138,7 +149,7 @@ class DHDiff(Generator):
             target_m = training_target(m0, e_m, a, p.prediction)
             return (w * (pred_img - target_img) ** 2).mean() + p.mask_loss_weight * F.mse_loss(pred_m, target_m)
 
-        fp = fingerprint(self.name, p.model_dump(exclude={"steps"}), seed, self.context.category, labels, images.numpy(),
+        fp = fingerprint(self.name, p.model_dump(exclude={"steps", *SAMPLING_KEYS, "background_blend_from", "second_pass"}), seed, self.context.category, labels, images.numpy(),
                          masks.cpu().numpy())
         ckpt = Path(self.context.work_dir) / "checkpoints" / f"{self.name}-{fp}.pt" if p.checkpoint_every else None
         result = train_loop(self.model, step_loss, steps=p.steps, lr=p.lr, seed=seed, ema_decay=p.ema_decay,
@@ -186,22 +197,57 @@ class DHDiff(Generator):
             logits = guide.to(dev) * 2 - 1
         return images.cpu(), logits.cpu()
 
+    def _window_box(self, mask: torch.Tensor, rng: np.random.Generator, *, exact: bool) -> tuple[int, int]:
+        """Top-left of the diffusion window for an anomaly at `mask` (1,L,L); `exact` (a given mask
+        the output must keep): centred without jitter, and the mask must fit in the window."""
+        R = self.params.resolution
+        L = mask.shape[-1]
+        if L == R:
+            return 0, 0
+        if not exact:
+            return anomaly_box(mask, R, rng, self.codec.factor)
+        ys, xs = torch.nonzero(mask[0] > 0, as_tuple=True)
+        if int(ys.max() - ys.min()) + 1 > R or int(xs.max() - xs.min()) + 1 > R:
+            raise ValueError(f"{self.name}: a given mask spans more than the diffusion window "
+                             f"(window {self.params.window} = {R} of {L} px); use window: 1.0 for masks this large")
+        cy, cx = (ys.min() + ys.max() + 1).item() / 2, (xs.min() + xs.max() + 1).item() / 2
+        f = self.codec.factor
+
+        def start(c: float, last: int) -> int:
+            lo = int(np.clip(round(c - R / 2), 0, L - R)) // f * f
+            # aligning down to the codec factor may cut the mask's far edge: one step right then
+            return lo + f if lo + R <= last and lo + f + R <= L else lo
+
+        return start(cy, ys.max().item()), start(cx, xs.max().item())
+
     def sample(self, n: int, *, normal_images: Sequence[np.ndarray], defect_type: str | None = None, seed: int,
                masks: Sequence[np.ndarray] | None = None, mask_guidance: float = 1.0) -> list[AnomalyPair]:
         """`n` pairs on the given canvases. With `masks` (HxW bool, cycled), the mask strand is pinned
         to the noised given mask for the first `mask_guidance` fraction of steps (1.0: the output mask
-        is the given mask; < 1, e.g. for a rough sketch: the model refines it)."""
+        is the given mask; < 1, e.g. for a rough sketch: the model refines it). With ``window < 1`` each
+        anomaly is drawn in a window placed where a real mask of its type (or the given mask) lies."""
         check_sample_request(self.name, self.model is not None, defect_type, self.defect_types, masks)
         p, R = self.params, self.params.resolution
+        L = load_side(R, p.window)
         rng, gen, canvas_idx, types = plan_samples(normal_images, n, defect_type, self.defect_types, seed)
         pairs: list[AnomalyPair] = []
         for start in range(0, n, p.sample_batch):
             sl = range(start, min(n, start + p.sample_batch))
             canv_full = [normal_images[canvas_idx[i]] for i in sl]
-            canv = images_to_tensor(canv_full, R)
+            canv_load = images_to_tensor(canv_full, L)
             prompts = [prompt_for(self.context.category, types[i]) for i in sl]
             given = [masks[i % len(masks)] for i in sl] if masks is not None else None
-            guide = masks_to_tensor(given, R) if given is not None else None
+            exact_given = given is not None and mask_guidance >= 1.0
+            guide_load = masks_to_tensor(given, L) if given is not None else None
+            if guide_load is not None:
+                boxes = [self._window_box(m, rng, exact=exact_given) for m in guide_load]
+            elif L == R:
+                boxes = [(0, 0)] * len(sl)
+            else:
+                boxes = [self._window_box(fallback_mask(self.fallback_masks[types[i]], rng), rng, exact=False)
+                         for i in sl]
+            canv = crop(canv_load, boxes, R)
+            guide = crop(guide_load, boxes, R) if guide_load is not None else None
             imgs, logits = self._denoise(canv, prompts, guide, mask_guidance, gen)
             # resample empty masks with fresh noise, then fall back to a real mask of the defect type
             for attempt in range(p.max_resample + 1):
@@ -211,14 +257,23 @@ class DHDiff(Generator):
                 if attempt < p.max_resample:
                     fb_guide, fb_mg = (guide[empty], mask_guidance) if guide is not None else (None, 1.0)
                 else:
-                    fb_guide = torch.stack([fallback_mask(self.fallback_masks[types[sl[j]]], rng) for j in empty])
+                    real = [fallback_mask(self.fallback_masks[types[sl[j]]], rng) for j in empty]
+                    for j, m in zip(empty, real):
+                        boxes[j] = self._window_box(m, rng, exact=False)
+                    canv[empty] = crop(canv_load[empty], [boxes[j] for j in empty], R)
+                    fb_guide = crop(torch.stack(real), [boxes[j] for j in empty], R)
                     fb_mg = 1.0
                 ri, rl = self._denoise(canv[empty], [prompts[j] for j in empty], fb_guide, fb_mg, gen)
                 imgs[empty], logits[empty] = ri, rl
+            if p.second_pass and not exact_given:
+                # the mask strand pinned to its own first-pass mask: SSM and the connection see the
+                # final mask from the first step, so the image strand paints where the mask is
+                imgs, logits = self._denoise(canv, prompts, (logits > 0).float(), 1.0, gen)
             for j, i in enumerate(sl):
                 canvas = np.asarray(canv_full[j], dtype=np.uint8)
-                exact = given[j] if given is not None and mask_guidance >= 1.0 else None
-                image, mask = composite_full_size(canvas, imgs[j], (logits[j, 0] > 0).numpy(), full_mask=exact)
+                exact = given[j] if exact_given else None
+                image, mask = composite_full_size(canvas, imgs[j], (logits[j, 0] > 0).numpy(), full_mask=exact,
+                                                  box=(*boxes[j], L))
                 pairs.append(AnomalyPair(image=image, mask=mask, defect_type=types[i]))
         return pairs
 

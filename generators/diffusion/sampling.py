@@ -83,20 +83,34 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 
 
 def composite_full_size(canvas: np.ndarray, generated: torch.Tensor, mask_small: np.ndarray,
-                        full_mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                        full_mask: np.ndarray | None = None,
+                        box: tuple[int, int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Paste the generated anomaly onto the full-size canvas: exact canvas outside the mask.
 
     `generated` (3,r,r) in [-1,1] is resized (bilinear) to the canvas; `mask_small` (r,r) bool is
     resized nearest. Returns (image uint8 HxWx3, mask bool HxW); outside the mask the image *is*
     the canvas, byte for byte. `full_mask` (any size, bool) replaces the upsampled small mask
     (a given mask that the output must keep exactly; resized nearest when its size differs).
+    `box` = (y0, x0, L): `generated` is the r×r window at (y0, x0) of the canvas resized to L×L
+    (see windows.py); it is resized to that window's extent on the canvas instead.
     """
     h, w = canvas.shape[:2]
-    big = F.interpolate(generated[None].float(), size=(h, w), mode="bilinear", align_corners=False)[0]
-    big = to_uint8(big[None])[0]
-    src = mask_small if full_mask is None else np.asarray(full_mask, dtype=bool)
-    m = torch.from_numpy(src.astype(np.float32))[None, None]
-    mask = F.interpolate(m, size=(h, w), mode="nearest")[0, 0].numpy() > 0.5
+    r = generated.shape[-1]
+    y0, x0, load = box if box is not None else (0, 0, r)
+    fy0, fy1 = round(y0 * h / load), round((y0 + r) * h / load)
+    fx0, fx1 = round(x0 * w / load), round((x0 + r) * w / load)
+    big = np.zeros((h, w, 3), np.uint8)
+    win = F.interpolate(generated[None].float(), size=(fy1 - fy0, fx1 - fx0), mode="bilinear", align_corners=False)
+    big[fy0:fy1, fx0:fx1] = to_uint8(win)[0]
+    if full_mask is None:
+        m = torch.from_numpy(np.asarray(mask_small, dtype=np.float32))[None, None]
+        mask = np.zeros((h, w), bool)
+        mask[fy0:fy1, fx0:fx1] = F.interpolate(m, size=(fy1 - fy0, fx1 - fx0), mode="nearest")[0, 0].numpy() > 0.5
+    else:
+        m = torch.from_numpy(np.asarray(full_mask, dtype=np.float32))[None, None]
+        mask = F.interpolate(m, size=(h, w), mode="nearest")[0, 0].numpy() > 0.5
+        if box is not None and mask[:fy0].any() | mask[fy1:].any() | mask[:, :fx0].any() | mask[:, fx1:].any():
+            raise ValueError("composite_full_size: the given mask reaches outside the generated window")
     image = np.where(mask[..., None], big, canvas).astype(np.uint8)
     return image, mask
 

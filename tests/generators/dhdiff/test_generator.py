@@ -13,7 +13,8 @@ from harness.plugin import ParamError, RunContext
 from harness.registry import GENERATORS
 
 TINY = dict(resolution=16, patch=2, block_channels=[16, 32], attention_levels=1, attention_heads=2,
-            cross_attention_dim=16, steps=12, batch_size=4, sample_steps=4, sample_batch=8, checkpoint_every=0)
+            cross_attention_dim=16, steps=12, batch_size=4, sample_steps=4, sample_batch=8, checkpoint_every=0,
+            window=1.0, second_pass=False)  # whole-image, one pass; windows and second pass tested below
 SIZE = 32
 
 
@@ -138,6 +139,8 @@ def test_registered_variants():
             p = cls.resolve_params({}, profile)
             assert (p.dda, p.ssm) == (dda, ssm)
     assert GENERATORS.get("dhdiff").resolve_params({}, "gpu-full").resolution == 256
+    quick = GENERATORS.get("dhdiff").resolve_params({}, "cpu-quick")
+    assert (quick.window, quick.second_pass, quick.fg_loss_weight) == (0.5, True, 20.0)
 
 
 @pytest.mark.parametrize("name", ["dhdiff-no-dda", "dhdiff-no-ssm"])
@@ -164,3 +167,59 @@ def test_latent_space_with_a_local_vae(data, tmp_path):
     _check_pairs(gen.sample(2, normal_images=normals, seed=0), normals, 2)
     with pytest.raises(OSError, match="no AutoencoderKL"):
         GENERATORS.get("dhdiff")({**TINY, "pretrained_path": str(tmp_path)}, _ctx(tmp_path)).fit(normals, pairs, seed=0)
+
+
+@pytest.fixture(scope="module")
+def windowed(data, tmp_path_factory):
+    """window 0.5: a 16-px diffusion window of the 32-px images (loaded at native size)."""
+    gen = GENERATORS.get("dhdiff")({**TINY, "window": 0.5}, _ctx(tmp_path_factory.mktemp("dhw")))
+    gen.fit(*data, seed=0)
+    return gen
+
+
+def test_windowed_sampling_keeps_the_contract_near_real_defects(windowed, data):
+    normals, pairs = data
+    out = windowed.sample(6, normal_images=normals, seed=4)
+    _check_pairs(out, normals, 6)
+    # every anomaly lies inside one 16-px window (a 32-px image at load size 32)
+    for p in out:
+        ys, xs = np.nonzero(p.mask)
+        assert ys.max() - ys.min() < 16 and xs.max() - xs.min() < 16
+    again = windowed.sample(6, normal_images=normals, seed=4)
+    assert all(np.array_equal(x.image, y.image) and np.array_equal(x.mask, y.mask) for x, y in zip(out, again))
+
+
+def test_windowed_given_mask_is_kept_exactly_and_must_fit(windowed, data, tmp_path):
+    normals, _ = data
+    given = np.zeros((SIZE, SIZE), bool)
+    given[20:27, 3:12] = True
+    for p in windowed.sample(2, normal_images=normals, seed=2, masks=[given], defect_type="blob"):
+        assert np.array_equal(p.mask, given)
+        assert any(np.array_equal(p.image[~given], c[~given]) for c in normals)
+    too_big = np.zeros((SIZE, SIZE), bool)
+    too_big[2:30, 10:12] = True
+    with pytest.raises(ValueError, match="spans more than the diffusion window"):
+        windowed.sample(1, normal_images=normals, seed=0, masks=[too_big])
+    windowed.save(tmp_path / "w.pt")
+    fresh = GENERATORS.get("dhdiff")(TINY, _ctx(tmp_path))  # window comes from the saved model
+    fresh.load(tmp_path / "w.pt")
+    assert fresh.params.window == 0.5
+    a, b = windowed.sample(2, normal_images=normals, seed=5), fresh.sample(2, normal_images=normals, seed=5)
+    assert all(np.array_equal(x.image, y.image) and np.array_equal(x.mask, y.mask) for x, y in zip(a, b))
+
+
+def test_second_pass_keeps_the_joint_mask_and_redraws_inside_it(fitted, data):
+    """second_pass: the first (joint) pass decides the mask; the second redraws the image with the
+    mask strand pinned to it — same masks, same canvas outside them, new content inside."""
+    normals, _ = data
+    one = fitted.sample(4, normal_images=normals, seed=6)
+    two_pass = fitted.params.model_copy(update={"second_pass": True})
+    fitted.params, saved = two_pass, fitted.params
+    try:
+        two = fitted.sample(4, normal_images=normals, seed=6)
+    finally:
+        fitted.params = saved
+    _check_pairs(two, normals, 4)
+    assert all(np.array_equal(a.mask, b.mask) for a, b in zip(one, two))
+    assert all(np.array_equal(a.image[~a.mask], b.image[~b.mask]) for a, b in zip(one, two))
+    assert any(not np.array_equal(a.image, b.image) for a, b in zip(one, two))
