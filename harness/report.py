@@ -1,7 +1,10 @@
 """Paper-ready tables from finished cells: Markdown, LaTeX, CSV, and a figure.
 
 Main table: rows = generators, columns = detector × metric, mean ± std over seeds (each
-seed's value is first averaged over the categories), best mean per column in bold.
+seed's value is first averaged over the categories), best mean per column in bold. Then each
+generator against no augmentation (``none``), paired by category and seed: the seed-to-seed
+spread of the main table is mostly shared by all generators (same split, same canvases), so the
+paired difference is the sharper answer to "by how much".
 One-class references (which use no generated anomalies) get their own table, and the
 generation-quality numbers (IS, IC-LPIPS, mask statistics) theirs, with "n/a" where the
 weights a metric needs are missing — the reason is printed under the table.
@@ -109,6 +112,32 @@ def quality_table(df: pd.DataFrame, generators: Sequence[str]) -> tuple[pd.DataF
     return table, notes
 
 
+BASELINE = "none"
+
+
+def paired_table(df: pd.DataFrame, generators: Sequence[str], detectors: Sequence[str], metrics: Sequence[str],
+                 *, baseline: str = BASELINE, latex: bool = False) -> pd.DataFrame:
+    """Rows = generators other than `baseline`; cells "mean Δ ± std (wins/pairs)" of
+    generator − baseline over the (dataset, category, seed) cells both finished."""
+    keys = ["dataset", "category", "seed"]
+    cols = [(d, m) for d in detectors for m in metrics if m in df.columns]
+    rows = [g for g in generators if g != baseline]
+    out = pd.DataFrame(index=rows, columns=[f"{d} {METRIC_NAMES.get(m, m)}" for d, m in cols], dtype=object)
+    pm = "$\\pm$" if latex else "±"
+    for d, m in cols:
+        base = df[(df["generator"] == baseline) & (df["detector"] == d)].set_index(keys)[m]
+        for g in rows:
+            other = df[(df["generator"] == g) & (df["detector"] == d)].set_index(keys)[m]
+            diff = (other - base).dropna()
+            if not len(diff):
+                out.loc[g, f"{d} {METRIC_NAMES.get(m, m)}"] = "—"
+                continue
+            std = f" {pm} {diff.std():.3f}" if len(diff) > 1 else ""
+            out.loc[g, f"{d} {METRIC_NAMES.get(m, m)}"] = f"{diff.mean():+.3f}{std} ({int((diff > 0).sum())}/{len(diff)})"
+    out.index.name = "generator"
+    return out
+
+
 def _markdown(df: pd.DataFrame) -> str:
     return df.to_markdown() if not df.empty else "_(no rows)_"
 
@@ -142,6 +171,11 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
              f"Categories: {', '.join(cats)} · seeds: {', '.join(map(str, seeds))} · "
              f"mean ± std over seeds (per seed, averaged over categories); best per column in bold.", "",
              "## Detectors trained with each generator's anomalies", "", _markdown(main_md), ""]
+    if BASELINE in gens and len(gens) > 1:
+        lines += [f"## Against `{BASELINE}`, paired by category and seed", "",
+                  f"Mean ± std over (category, seed) of generator − `{BASELINE}` for the same detector; "
+                  "(wins/pairs) counts the pairs where the generator is higher.", "",
+                  _markdown(paired_table(df[df["generator"] != ONE_CLASS], gens, dets, metrics)), ""]
     if not ref.empty:
         lines += ["## One-class references (no generated anomalies)", "", _markdown(ref_md), ""]
     if not quality.empty:

@@ -9,6 +9,14 @@ from typing import Any, Iterable
 from harness.cells import ONE_CLASS, CellRecord
 
 
+def _numerics_tags() -> dict[str, str]:
+    """What else decides the exact numbers: float summation order depends on the torch build and
+    thread count, so a DH-Diff run with 1 thread does not reproduce one with 2 bit for bit."""
+    import torch
+
+    return {"torch": torch.__version__, "torch_threads": str(torch.get_num_threads())}
+
+
 def _flatten(prefix: str, params: dict[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
     for k, v in params.items():
@@ -41,7 +49,7 @@ class Tracker:
         k = record.key
         tags = {"dataset": k.dataset, "category": k.category,
                 "generator": "one-class" if k.generator == ONE_CLASS else k.generator,
-                "detector": k.detector, "seed": str(k.seed), "cell": k.slug}
+                "detector": k.detector, "seed": str(k.seed), "cell": k.slug, **_numerics_tags()}
         run = self.client.create_run(self.experiment_id, run_name=k.describe(), tags=tags)
         rid = run.info.run_id
         try:

@@ -52,3 +52,12 @@ def test_collect_and_empty(tmp_path, run_dir):
     assert len(df) == 10 and set(df.generator) == {"none", "cutpaste", ONE_CLASS}
     with pytest.raises(FileNotFoundError, match="no finished cells"):
         write_report(tmp_path / "nothing", tmp_path / "r", title="t", metrics=["image_auroc"])
+
+
+def test_paired_differences_against_none(run_dir, tmp_path):
+    out = tmp_path / "rep"
+    write_report(run_dir, out, title="t", metrics=["image_auroc", "pixel_ap"], generator_order=["none", "cutpaste"])
+    paired = (out / "results.md").read_text().split("## Against `none`")[1].split("## ")[0]
+    # cutpaste − none per (category, seed): image AUROC +0.20 in all 4 pairs; pixel AP +0.1, +0.1, +0.2, +0.2
+    assert "+0.200 ± 0.000 (4/4)" in paired and "+0.150 ± 0.058 (4/4)" in paired
+    assert "| none" not in paired
