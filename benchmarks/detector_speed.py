@@ -1,7 +1,12 @@
 """Train and inference time of every registered detector at its cpu-quick size (CPU).
 
     python benchmarks/detector_speed.py [--detectors supervised-seg patchcore] [--n-train 150]
-        [--n-gen 75] [--n-test 150] [--size 128] [--threads 2] [--profile cpu-quick]
+        [--n-gen 75] [--n-test 150] [--size 128] [--threads 1] [--profile cpu-quick]
+    python benchmarks/detector_speed.py --cache [--detectors frozen-seg supersimplenet] [--threads 1]
+
+`--cache`: for the detectors with a frozen-feature cache, fit seconds without the cache
+(backbone every step), with a cold cache (features computed once, written), with a warm one
+(features read from disk), and the ratios no-cache / cold and no-cache / warm.
 
 A synthetic set is made here (seeded textured canvases; square and scratch defects with
 masks, written as PNGs to a temp folder), so no dataset is needed. Prints per detector:
@@ -87,9 +92,13 @@ def main() -> None:
     ap.add_argument("--n-gen", type=int, default=75)
     ap.add_argument("--n-test", type=int, default=150)
     ap.add_argument("--size", type=int, default=128)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--profile", default="cpu-quick")
+    ap.add_argument("--cache", action="store_true", help="compare fit time without / with the feature cache")
     args = ap.parse_args()
+    if args.cache:
+        cache_comparison(args)
+        return
 
     import torch
 
@@ -113,6 +122,31 @@ def main() -> None:
             m = compute_detection_metrics(test, preds, image_size=args.size)
             print(f"{name:16s} {t1 - t0:8.1f} {t2 - t1:10.1f} {len(test) / (t2 - t1):7.1f} "
                   f"{m['image_auroc']:10.3f} {m['pixel_auroc']:9.3f}", flush=True)
+
+
+def cache_comparison(args) -> None:
+    """Fit seconds of cached-feature detectors: no cache, cold cache, warm cache (same steps)."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    names = args.detectors or ["frozen-seg", "supersimplenet"]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        train, test = synthetic_set(root / "data", args.n_train, args.n_gen, args.n_test, args.size)
+        print(f"{len(train.normal)} normal + {len(train.anomalous)} generated train, {args.size} px, "
+              f"{args.threads} threads, profile {args.profile}; default steps, no validation fold")
+        print(f"{'detector':16s} {'no cache s':>10s} {'cold s':>8s} {'warm s':>8s} {'no/cold':>8s} {'no/warm':>8s}")
+        for name in names:
+            times = []
+            for mode, cache_dir in (("off", None), ("cold", root / "cache" / name), ("warm", root / "cache" / name)):
+                ctx = RunContext(category="synthetic", image_size=args.size, profile=args.profile,
+                                 work_dir=root / "work" / f"{name}-{mode}", show_progress=False, cache_dir=cache_dir)
+                det = DETECTORS.get(name)({"cache_features": mode != "off"}, ctx, seed=0)
+                t0 = time.perf_counter()
+                det.fit(train)
+                times.append(time.perf_counter() - t0)
+            off, cold, warm = times
+            print(f"{name:16s} {off:10.1f} {cold:8.1f} {warm:8.1f} {off / cold:8.2f} {off / warm:8.2f}", flush=True)
 
 
 if __name__ == "__main__":

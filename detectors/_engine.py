@@ -13,6 +13,7 @@ import functools
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -40,8 +41,9 @@ def make_engine(context: RunContext, **trainer_kwargs: Any):
     work.mkdir(parents=True, exist_ok=True)
     # A checkpoint callback that never writes: Engine adds a saving one otherwise.
     no_save = ModelCheckpoint(dirpath=work / "ckpt", save_top_k=0, save_last=False)
+    extra_callbacks = trainer_kwargs.pop("callbacks", [])
     return Engine(
-        callbacks=[no_save],
+        callbacks=[no_save, *extra_callbacks],
         logger=False,
         default_root_dir=work / "anomalib",
         accelerator=accelerator_for(context.device),
@@ -73,6 +75,88 @@ def progress_bars(show: bool) -> Iterator[None]:
         k_center_greedy.tqdm = original
 
 
+def validation_fold(train: TrainSet, image_size: int) -> tuple[torch.Tensor, np.ndarray] | None:
+    """The validation fold's images ((N, 3, S, S) floats in [0, 1]) and masks, or None without anomalies."""
+    from harness.data.io import load_image, load_mask
+
+    table = train.validation
+    if table is None or not len(table) or not (table["label"] == 1).any():
+        return None
+    images = np.stack([load_image(p, image_size) for p in table["image_path"]])
+    masks = np.stack([load_mask(list(r.mask_paths), image_size) for r in table.itertuples()])
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0, masks
+
+
+def pixel_ap(maps: np.ndarray, masks: np.ndarray) -> float:
+    """Pixel AP of anomaly maps against boolean masks (NaN when one class only)."""
+    from sklearn.metrics import average_precision_score
+
+    labels = masks.ravel().astype(bool)
+    if not labels.any() or labels.all():
+        return float("nan")
+    return float(average_precision_score(labels, maps.ravel()))
+
+
+class ValidationCurve:
+    """Lightning callback: every `every` steps, pixel AP on the validation fold (never test).
+
+    It records the curve (step, mean training loss since the last point, val pixel AP) and
+    keeps the weights of the best point; with `patience` > 0 training stops after that many
+    points without a better one. After training, `restore_best` loads the best weights.
+    """
+
+    def __init__(self, images: torch.Tensor, masks: np.ndarray, *, every: int, patience: int, image_size: int):
+        import lightning
+
+        class _Hook(lightning.Callback):
+            def on_train_batch_end(hook, trainer, pl_module, outputs, batch, batch_idx):  # noqa: N805
+                self._after_step(trainer, pl_module, outputs)
+
+        self.callback = _Hook()
+        self.images, self.masks = images, masks
+        self.every, self.patience, self.size = every, patience, image_size
+        self.curve: list[dict[str, float]] = []
+        self._losses: list[float] = []
+        self.best_ap, self.best_step, self._best_state, self._stale = -1.0, 0, None, 0
+
+    @torch.no_grad()
+    def score(self, pl_module) -> float:
+        was_training = pl_module.training
+        pl_module.eval()
+        maps = []
+        for i in range(0, len(self.images), 16):
+            out = pl_module(self.images[i:i + 16].to(pl_module.device))
+            m = out.anomaly_map
+            m = m[:, None] if m.ndim == 3 else m
+            maps.append(torch.nn.functional.interpolate(m.float().cpu(), size=(self.size, self.size), mode="bilinear",
+                                                        align_corners=False)[:, 0])
+        pl_module.train(was_training)
+        return pixel_ap(torch.cat(maps).numpy(), self.masks)
+
+    def _after_step(self, trainer, pl_module, outputs) -> None:
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if loss is not None:
+            self._losses.append(float(loss.detach() if torch.is_tensor(loss) else loss))
+        step = int(trainer.global_step)
+        if step == 0 or step % self.every:
+            return
+        ap = self.score(pl_module)
+        self.curve.append({"step": step, "train_loss": float(np.mean(self._losses)) if self._losses else float("nan"),
+                           "val_pixel_ap": ap})
+        self._losses = []
+        if ap > self.best_ap:
+            self.best_ap, self.best_step, self._stale = ap, step, 0
+            self._best_state = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
+        else:
+            self._stale += 1
+            if self.patience and self._stale >= self.patience:
+                trainer.should_stop = True
+
+    def restore_best(self, pl_module) -> None:
+        if self._best_state is not None:
+            pl_module.load_state_dict(self._best_state)
+
+
 def fit_module(
     module,
     train: TrainSet,
@@ -82,9 +166,15 @@ def fit_module(
     batch_size: int,
     include_anomalous: bool,
     balanced: bool,
+    eval_every: int = 0,
+    patience: int = 0,
     **trainer_kwargs: Any,
 ):
-    """Train `module` on the train set; returns the engine (holding the trained module)."""
+    """Train `module` on the train set; returns (engine holding the trained module, validation curve).
+
+    With `eval_every` > 0 and a validation fold with anomalies, the module is scored on it every
+    `eval_every` steps and the best point's weights are kept (see `ValidationCurve`).
+    """
     import lightning
 
     quiet_lightning()
@@ -96,10 +186,16 @@ def fit_module(
     if not datamodule.has_validation:
         trainer_kwargs.setdefault("limit_val_batches", 0)
     trainer_kwargs.setdefault("num_sanity_val_steps", 0)
+    fold = validation_fold(train, context.image_size) if eval_every > 0 else None
+    curve = ValidationCurve(*fold, every=eval_every, patience=patience, image_size=context.image_size) if fold else None
+    if curve is not None:
+        trainer_kwargs["callbacks"] = [*trainer_kwargs.get("callbacks", []), curve.callback]
     engine = make_engine(context, **trainer_kwargs)
     with progress_bars(context.show_progress):
         engine.fit(model=module, datamodule=datamodule)
-    return engine
+    if curve is not None:
+        curve.restore_best(module)
+    return engine, curve
 
 
 def predict_module(engine, module, train: TrainSet, test: pd.DataFrame, context: RunContext, *, seed: int,

@@ -24,6 +24,13 @@ class BackboneParams(PluginParams):
     batch_size: int = Field(8, ge=1)
 
 
+class ValidationParams(PluginParams):
+    """How a trained detector uses the validation fold (real anomalies no generator saw; never test)."""
+
+    eval_every: int = Field(50, ge=0, description="val pixel AP every this many steps, best weights kept; 0 = off")
+    patience: int = Field(4, ge=0, description="stop after this many evaluations without a better one; 0 = never")
+
+
 def backbone_pre_processor(backbone: str, input_size: int):
     """Resize + the backbone's own normalisation (timm's pretrained config)."""
     import timm
@@ -69,11 +76,14 @@ class AnomalibDetector(Detector):
 
         lightning.seed_everything(self.seed, workers=True, verbose=False)
         self._module = self.build_module(train)
-        self._engine = fit_module(
+        self._engine, curve = fit_module(
             self._module, train, self.context, seed=self.seed, batch_size=self.params.batch_size,
             include_anomalous=self.include_anomalous and self.uses_anomalies, balanced=self.balanced,
+            eval_every=getattr(self.params, "eval_every", 0), patience=getattr(self.params, "patience", 0),
             **self.trainer_kwargs(),
         )
+        if curve is not None:
+            self.training_curve = curve.curve
         self._train = train
 
     def predict(self, test: pd.DataFrame) -> Predictions:

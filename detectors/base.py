@@ -24,13 +24,16 @@ class TrainSet:
 
     `normal` are paths of real normal training images (any size: detectors resize);
     `anomalous` are (image_path, mask_path) of generated pairs at `image_size`
-    (masks are 0/255 PNGs), with their defect types.
+    (masks are 0/255 PNGs), with their defect types. `validation` is the validation fold
+    as a sample table (real anomalies no generator saw + validation normals; see
+    `harness.data.split`), for early stopping and budget curves, or None.
     """
 
     normal: list[Path]
     anomalous: list[tuple[Path, Path]] = field(default_factory=list)
     anomalous_defect_types: list[str] = field(default_factory=list)
     validation_normal: list[Path] = field(default_factory=list)
+    validation: pd.DataFrame | None = None
 
 
 @dataclass
@@ -52,6 +55,9 @@ class Detector(Plugin, ABC):
         self.params = self.resolve_params(params, context.profile)
         self.context = context
         self.seed = seed
+        #: what `fit` measured on the way, logged to MLflow as step metrics: dicts with "step"
+        #: and values such as train_loss / val_pixel_ap (empty for detectors that keep none)
+        self.training_curve: list[dict[str, float]] = []
 
     @abstractmethod
     def fit(self, train: TrainSet) -> None:

@@ -7,9 +7,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from detectors._one_class import AnomalibDetector
+from detectors._one_class import AnomalibDetector, ValidationParams
 from detectors.base import TrainSet
-from harness.plugin import PluginParams
 from harness.registry import DETECTORS
 
 
@@ -22,7 +21,7 @@ class DraemDetector(AnomalibDetector):
     include_anomalous = True
     balanced = True
 
-    class Params(PluginParams):
+    class Params(ValidationParams):
         recon_width: int = Field(128, ge=4, description="reconstructive U-Net base width (DRÆM: 128)")
         disc_width: int = Field(64, ge=4, description="discriminative U-Net base width (DRÆM: 64)")
         input_size: int | None = Field(None, ge=32)

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from detectors._one_class import AnomalibDetector, BackboneParams, backbone_pre_processor
+from detectors._one_class import AnomalibDetector, BackboneParams, ValidationParams, backbone_pre_processor
 from detectors.backbones import extractor_without_download
 from detectors.base import TrainSet
 from harness.registry import DETECTORS
@@ -21,7 +21,7 @@ class GlassDetector(AnomalibDetector):
     include_anomalous = True
     balanced = True
 
-    class Params(BackboneParams):
+    class Params(BackboneParams, ValidationParams):
         embed_dim: int = Field(1536, ge=8, description="pretrain and target embedding size (paper: 1536)")
         discriminator_hidden: int = Field(1024, ge=8)
         step: int = Field(20, ge=0, description="gradient-ascent steps on the noisy features")

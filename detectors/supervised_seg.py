@@ -9,7 +9,7 @@ import pandas as pd
 from pydantic import Field
 
 from detectors.base import Detector, Predictions, TrainSet
-from harness.plugin import PluginParams
+from detectors._one_class import ValidationParams
 from harness.registry import DETECTORS
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ class SupervisedSegmentation(Detector):
     name = "supervised-seg"
     uses_anomalies: ClassVar[bool] = True
 
-    class Params(PluginParams):
+    class Params(ValidationParams):
         base_width: int = Field(64, ge=4, description="U-Net base channels (DRAEM: 64)")
         input_size: int | None = Field(None, ge=32, description="model input side; None = the run's image_size")
         batch_size: int = Field(8, ge=2, description="half normal, half generated when there are generated pairs")
@@ -59,10 +59,13 @@ class SupervisedSegmentation(Detector):
             base_width=p.base_width, input_size=p.input_size or self.context.image_size, lr=p.lr,
             focal_gamma=p.focal_gamma, dice_weight=p.dice_weight, pool_size=p.pool_size,
         )
-        self._engine = fit_module(
+        self._engine, curve = fit_module(
             self._module, train, self.context, seed=self.seed, batch_size=p.batch_size,
             include_anomalous=True, balanced=p.balanced, max_epochs=p.epochs, max_steps=p.max_steps,
+            eval_every=p.eval_every, patience=p.patience,
         )
+        if curve is not None:
+            self.training_curve = curve.curve
         self._train = train
 
     def predict(self, test: pd.DataFrame) -> Predictions:

@@ -20,9 +20,12 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from detectors.base import TrainSet
 from generators.base import AnomalyPair
@@ -49,13 +52,14 @@ class AugmentedSet:
     def n_generated(self) -> int:
         return len(self.manifest["generated"])
 
-    def train_set(self, validation_normal: Sequence[Path] = ()) -> TrainSet:
+    def train_set(self, validation_normal: Sequence[Path] = (), validation: "pd.DataFrame | None" = None) -> TrainSet:
         gen = self.manifest["generated"]
         return TrainSet(
             normal=[self.root / r["image"] for r in self.manifest["normal"]],
             anomalous=[(self.root / r["image"], self.root / r["mask"]) for r in gen],
             anomalous_defect_types=[r["defect_type"] for r in gen],
             validation_normal=list(validation_normal),
+            validation=validation,
         )
 
     def pairs(self) -> list[AnomalyPair]:

@@ -49,6 +49,7 @@ class CellRecord:
     seconds: float = 0.0
     mlflow_run_id: str | None = None
     augmented_manifest: str | None = None
+    curve: list[dict[str, float]] = field(default_factory=list)  # the detector's training curve
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)

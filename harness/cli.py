@@ -36,11 +36,23 @@ def main() -> None:
 @click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
               help="Override a spec value, e.g. --set seeds=[0,1] --set generators.0.params.steps=50.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
-def run(spec: Path, overrides: tuple[str, ...], progress: bool) -> None:
+@click.option("--threads", default=None, metavar="N|auto",
+              help="Torch CPU threads (default: the spec's `threads`, auto = cores not busy, ≤ 8). "
+                   "Numbers are bit-identical only for the same count.")
+def run(spec: Path, overrides: tuple[str, ...], progress: bool, threads: str | None) -> None:
     """Run the grid of SPEC (a YAML file); finished cells are skipped on a re-run."""
     try:
+        if threads is not None:
+            if threads != "auto" and not threads.isdigit():
+                raise SpecError(f"--threads: '{threads}' is not a number or 'auto'; e.g. --threads 1")
+            overrides = (*overrides, f"threads={threads}")
         exp = load_spec(spec, overrides)
         from harness.pipeline import run_experiment
+        from harness.runtime import apply_threads, choose_threads
+
+        n_threads, why = choose_threads(exp.threads)
+        apply_threads(n_threads)
+        click.echo(f"torch threads: {n_threads} ({why})")
 
         summary = run_experiment(exp, show_progress=progress, echo=click.echo)
     except USER_ERRORS as exc:

@@ -47,6 +47,11 @@ class PluginSpec(_Strict):
 
 class SplitSpec(_Strict):
     generator_fraction: float = Field(1 / 3, gt=0.0, lt=1.0)
+    # the validation fold (early stopping, budget curves; never test): this fraction of each
+    # defect type's generator-train anomalies is held out from the generator, and, for datasets
+    # without validation normals, this fraction of the normal train images
+    validation_fraction: float = Field(1 / 3, ge=0.0, lt=1.0)
+    validation_normal_fraction: float = Field(0.15, ge=0.0, lt=1.0)
 
 
 class GenerationSpec(_Strict):
@@ -71,6 +76,7 @@ class ExperimentSpec(_Strict):
     image_size: int = Field(128, ge=32, le=1024)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int | Literal["auto"] = "auto"  # torch CPU threads (harness.runtime.choose_threads); not in cell identity
     datasets: list[DatasetSpec] = Field(default_factory=lambda: [DatasetSpec()], min_length=1)
     split: SplitSpec = Field(default_factory=SplitSpec)
     generation: GenerationSpec = Field(default_factory=GenerationSpec)
@@ -80,6 +86,13 @@ class ExperimentSpec(_Strict):
     tracking_uri: str | None = None  # default sqlite:///<output_dir>/mlflow.db
     weights_dir: Path | None = None  # where metric/backbone weight files are looked for first
     report: ReportSpec = Field(default_factory=ReportSpec)
+
+    @field_validator("threads")
+    @classmethod
+    def _threads(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and v < 1:
+            raise ValueError("must be ≥ 1 or 'auto'")
+        return v
 
     @field_validator("name")
     @classmethod

@@ -135,8 +135,14 @@ class _SeedData:
         return rows_for(self.table, "test").reset_index(drop=True)
 
     @property
+    def validation(self) -> pd.DataFrame:
+        """The validation fold: real anomalies no generator saw and validation normals (never test)."""
+        return rows_for(self.table, "validation")
+
+    @property
     def validation_paths(self) -> list[Path]:
-        return [Path(p) for p in rows_for(self.table, "validation")["image_path"]]
+        v = self.validation
+        return [Path(p) for p in v.loc[v["label"] == 0, "image_path"]]
 
 
 def sample_pairs(generator: Generator, data: _SeedData, n: int, seed: int) -> list[AnomalyPair]:
@@ -210,16 +216,18 @@ def _quality(spec: ExperimentSpec, pairs: list[AnomalyPair], real: list[AnomalyP
 
 
 def run_detector(spec: ExperimentSpec, det_spec: PluginSpec, train: TrainSet, test: pd.DataFrame, category: str,
-                 seed: int, work_dir: Path, device: str, show_progress: bool) -> dict[str, float]:
+                 seed: int, work_dir: Path, device: str, show_progress: bool,
+                 cache_dir: Path | None = None) -> tuple[dict[str, float], list[dict[str, float]]]:
+    """Fit on `train`, score `test`: (test metrics, the detector's training curve)."""
     from harness.metrics.detection import compute_detection_metrics
 
-    ctx = RunContext(category, spec.image_size, spec.profile, device, work_dir, show_progress)
+    ctx = RunContext(category, spec.image_size, spec.profile, device, work_dir, show_progress, cache_dir)
     detector: Detector = DETECTORS.get(det_spec.name)(det_spec.params, ctx, seed=seed)
     detector.fit(train)
     preds = detector.predict(test)
     if len(preds.image_scores) != len(test):
         raise RuntimeError(f"{det_spec.name}: {len(preds.image_scores)} scores for {len(test)} test images")
-    return compute_detection_metrics(test, preds, image_size=spec.image_size)
+    return compute_detection_metrics(test, preds, image_size=spec.image_size), list(detector.training_curve)
 
 
 def run_experiment(spec: ExperimentSpec, *, show_progress: bool = True, echo: Callable[[str], None] = print) -> GridSummary:
@@ -254,7 +262,9 @@ def run_experiment(spec: ExperimentSpec, *, show_progress: bool = True, echo: Ca
         for position, (sl, seed, gen, det, key) in enumerate(todo, 1):
             sd_key = (sl.fp, seed)
             if sd_key not in seed_data:
-                split = few_shot_split(sl.table, fraction=spec.split.generator_fraction, seed=seed)
+                split = few_shot_split(sl.table, fraction=spec.split.generator_fraction, seed=seed,
+                                       validation_fraction=spec.split.validation_fraction,
+                                       validation_normal_fraction=spec.split.validation_normal_fraction)
                 write_split(split, run_dir / "splits" / sl.dataset.name / sl.category / f"seed{seed}.json")
                 seed_data = {sd_key: _SeedData(split, spec.image_size)}  # keep one slice's images in memory
             data = seed_data[sd_key]
@@ -264,7 +274,7 @@ def run_experiment(spec: ExperimentSpec, *, show_progress: bool = True, echo: Ca
                 if gen is None:
                     aug = None
                     train = TrainSet(normal=[Path(p) for p in data.normal_rows["image_path"]],
-                                     validation_normal=data.validation_paths)
+                                     validation_normal=data.validation_paths, validation=data.validation)
                 else:
                     gfp = _generator_fp(spec, sl, gen, seed)
                     if gfp not in augmented:
@@ -276,15 +286,16 @@ def run_experiment(spec: ExperimentSpec, *, show_progress: bool = True, echo: Ca
                     aug = augmented[gfp]
                     if isinstance(aug, Exception):
                         raise aug
-                    train = aug.train_set(data.validation_paths)
+                    train = aug.train_set(data.validation_paths, data.validation)
                 note(f"training {det.key} on {len(train.normal)} normal + {len(train.anomalous)} generated")
                 work = run_dir / "work" / key.slug
-                metrics = run_detector(spec, det, train, data.test, sl.category, seed, work, device, show_progress)
+                metrics, curve = run_detector(spec, det, train, data.test, sl.category, seed, work, device, show_progress,
+                                              cache_dir=run_dir / "features")
                 shutil.rmtree(work, ignore_errors=True)
                 record = CellRecord(
                     key=key, metrics=metrics, generation=(aug.manifest.get("quality", {}) if aug else {}),
                     n_generated=aug.n_generated if aug else 0, seconds=round(time.time() - started, 2),
-                    augmented_manifest=str(aug.root / "manifest.json") if aug else None,
+                    augmented_manifest=str(aug.root / "manifest.json") if aug else None, curve=curve,
                 )
                 params = {"generator": (gen.model_dump() if gen else {"name": ONE_CLASS}), "detector": det.model_dump(),
                           "dataset": sl.dataset.model_dump(mode="json"), "category": sl.category,

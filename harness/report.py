@@ -1,7 +1,10 @@
 """Paper-ready tables from finished cells: Markdown, LaTeX, CSV, and a figure.
 
 Main table: rows = generators, columns = detector × metric, mean ± std over seeds (each
-seed's value is first averaged over the categories), best mean per column in bold. Then each
+seed's value is first averaged over the categories), best mean per column in bold. Above it a
+signal check (also ``signal.csv``): per detector × metric, the spread of the generator means
+against the pooled seed std, with a bold "do not rank these" warning where the pixel-AP or
+image-AUROC differences are within seed noise or rest on one seed. Then each
 generator against no augmentation (``none``), paired by category and seed: the seed-to-seed
 spread of the main table is mostly shared by all generators (same split, same canvases), so the
 paired difference is the sharper answer to "by how much".
@@ -60,6 +63,106 @@ def summarise(df: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
     long = per_seed.melt(id_vars=["generator", "detector", "seed"], var_name="metric", value_name="value")
     agg = long.groupby(["generator", "detector", "metric"])["value"].agg(["mean", "std", "count"]).reset_index()
     return agg.rename(columns={"count": "n_seeds"})
+
+
+SIGNAL_RATIO = 3.0
+"""Generator effect (max − min of the generator means) in pooled seed stds from which a column
+counts as a signal. With a handful of generators, a spread of 3 seed stds is unlikely from seed
+noise alone; a screening rule, not a test — the paired tables say more."""
+WEAK_RATIO = 2.0
+"""Below this the spread is what seed noise alone gives routinely; between it and SIGNAL_RATIO, "weak"."""
+#: the metrics a table is ranked by: the signal check warns on these, the figure shows the first present
+HEADLINE_METRICS = ("pixel_ap", "image_auroc")
+UNKNOWN = "unknown (1 seed)"
+SIGNAL_COLUMNS = ["detector", "metric", "effect", "seed_std", "ratio", "verdict", "best", "n_generators", "n_seeds"]
+
+
+def _ratio(effect: float, seed_std: float) -> float:
+    if np.isnan(seed_std):
+        return np.nan
+    if seed_std == 0:
+        return np.inf if effect > 0 else 0.0  # no effect at all: nothing to rank
+    return effect / seed_std
+
+
+def _verdict(n_generators: int, seed_std: float, ratio: float) -> str:
+    if n_generators < 2:
+        return "n/a"
+    if np.isnan(seed_std):
+        return UNKNOWN
+    return "signal" if _at_least(ratio, SIGNAL_RATIO) else "weak" if _at_least(ratio, WEAK_RATIO) else "noise"
+
+
+def _at_least(ratio: float, bound: float) -> bool:
+    """≥ up to float rounding: 0.15 / 0.05 is 2.9999999999999996, shown and meant as 3.0×."""
+    return ratio >= bound or bool(np.isclose(ratio, bound, rtol=1e-9, atol=0.0))
+
+
+def signal_check(df: pd.DataFrame, generators: Sequence[str], detectors: Sequence[str],
+                 metrics: Sequence[str]) -> pd.DataFrame:
+    """Per (detector, metric): do the generator means differ by more than seed noise?
+
+    ``df`` holds augmented cells only (no one-class rows). effect = max − min of the generator
+    means (as in `summarise`); seed_std = sqrt of the mean over generators with ≥ 2 seeds of
+    their seed variance (ddof=1), NaN if none has 2; ratio = effect / seed_std. effect and ratio
+    are NaN with fewer than 2 generators (verdict "n/a").
+    """
+    summary = summarise(df, metrics)
+    rows = []
+    for d in detectors:
+        for m in metrics:
+            part = summary[(summary["detector"] == d) & (summary["metric"] == m)].set_index("generator")
+            part = part.reindex([g for g in generators if g in part.index]).dropna(subset=["mean"])
+            if part.empty:
+                continue
+            var = part.loc[part["n_seeds"] >= 2, "std"] ** 2
+            seed_std = float(np.sqrt(var.mean())) if len(var) else np.nan
+            n_gen = len(part)
+            effect = float(part["mean"].max() - part["mean"].min()) if n_gen >= 2 else np.nan
+            ratio = _ratio(effect, seed_std) if n_gen >= 2 else np.nan
+            rows.append({"detector": d, "metric": m, "effect": effect, "seed_std": seed_std, "ratio": ratio,
+                         "verdict": _verdict(n_gen, seed_std, ratio), "best": part["mean"].idxmax(),
+                         "n_generators": n_gen, "n_seeds": int(part["n_seeds"].max())})
+    return pd.DataFrame(rows, columns=SIGNAL_COLUMNS)
+
+
+def _ratio_text(ratio: float) -> str:
+    return "∞×" if np.isinf(ratio) else f"{ratio:.1f}×"
+
+
+def _signal_lines(check: pd.DataFrame) -> list[str]:
+    lines = []
+    for r in check.itertuples():
+        name = METRIC_NAMES.get(r.metric, r.metric)
+        if r.verdict == "n/a":
+            lines.append(f"- {r.detector}: {name} — n/a (one generator, nothing to compare)")
+            continue
+        std = "n/a (1 seed)" if r.verdict == UNKNOWN else f"{r.seed_std:.3f} → {_ratio_text(r.ratio)}"
+        lines.append(f"- {r.detector}: generator effect on {name} {r.effect:.3f}, seed std {std} — "
+                     f"{r.verdict} (best: {r.best})")
+    return lines
+
+
+def _signal_warnings(check: pd.DataFrame) -> list[str]:
+    """One bold block per detector whose headline-metric differences must not be read as a ranking."""
+    flagged = check[check["metric"].isin(HEADLINE_METRICS) & check["verdict"].isin(["noise", "weak", UNKNOWN])]
+    lines = []
+    for d, part in flagged.groupby("detector", sort=False):
+        sentences = []
+        noisy = part[part["verdict"] != UNKNOWN]
+        if len(noisy):
+            names = [METRIC_NAMES.get(m, m) for m in noisy["metric"]]
+            ratios = (_ratio_text(noisy["ratio"].iloc[0]) if len(noisy) == 1 else
+                      ", ".join(f"{n} {_ratio_text(r)}" for n, r in zip(names, noisy["ratio"])))
+            sentences.append(f"For {d} the differences between generators on {' and '.join(names)} are within "
+                             f"seed noise ({ratios} the seed std; a rank needs ≥ {SIGNAL_RATIO:g}×).")
+        one_seed = part[part["verdict"] == UNKNOWN]
+        if len(one_seed):
+            names = [METRIC_NAMES.get(m, m) for m in one_seed["metric"]]
+            sentences.append(f"For {d} the differences between generators on {' and '.join(names)} rest on "
+                             "only one seed: seed noise is unknown; run ≥ 2 seeds before ranking.")
+        lines += [f"> **Warning: do not rank these.** {' '.join(sentences)}", ""]
+    return lines
 
 
 def _cell_text(mean: float, std: float, n: int, bold: bool, latex: bool) -> str:
@@ -166,11 +269,19 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
     quality, notes = quality_table(df, gens)
     cats = sorted(df["category"].unique())
     seeds = sorted(df["seed"].unique())
+    check = signal_check(df[df["generator"] != ONE_CLASS], gens, dets, metrics)
 
     lines = [f"# {title}", "",
              f"Categories: {', '.join(cats)} · seeds: {', '.join(map(str, seeds))} · "
-             f"mean ± std over seeds (per seed, averaged over categories); best per column in bold.", "",
-             "## Detectors trained with each generator's anomalies", "", _markdown(main_md), ""]
+             f"mean ± std over seeds (per seed, averaged over categories); best per column in bold.", ""]
+    if not check.empty:
+        lines += ["## Signal check", "",
+                  "Generator effect = max − min of the generator means; seed std = pooled over generators. "
+                  f"≥ {SIGNAL_RATIO:g}× is a signal, {WEAK_RATIO:g}–{SIGNAL_RATIO:g}× weak, below noise: a "
+                  f"screening rule, not a test (the paired table against `{BASELINE}`, where present, says more).",
+                  "", *_signal_lines(check), ""]
+    lines += ["## Detectors trained with each generator's anomalies", "", *_signal_warnings(check),
+              _markdown(main_md), ""]
     if BASELINE in gens and len(gens) > 1:
         lines += [f"## Against `{BASELINE}`, paired by category and seed", "",
                   f"Mean ± std over (category, seed) of generator − `{BASELINE}` for the same detector; "
@@ -194,9 +305,11 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
     md.write_text("\n".join(lines))
     csv = out_dir / "results.csv"
     summary.assign(generator=summary["generator"].replace(ONE_CLASS, "one-class")).to_csv(csv, index=False, float_format="%.6f")
+    signal = out_dir / "signal.csv"
+    check.to_csv(signal, index=False, float_format="%.6f")
     tex = out_dir / "results.tex"
     tex.write_text(main_tex.style.to_latex(hrules=True, column_format="l" + "c" * len(main_tex.columns)))
-    paths = [md, csv, tex]
+    paths = [md, csv, signal, tex]
     fig = _figure(aug, gens, dets, out_dir)
     if fig is not None:
         paths.append(fig)
@@ -205,7 +318,7 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
 
 
 def _figure(summary: pd.DataFrame, gens: Sequence[str], dets: Sequence[str], out_dir: Path) -> Path | None:
-    metric = next((m for m in ("pixel_ap", "image_auroc") if (summary["metric"] == m).any()), None)
+    metric = next((m for m in HEADLINE_METRICS if (summary["metric"] == m).any()), None)
     if metric is None or not gens or not dets:
         return None
     import matplotlib

@@ -6,6 +6,8 @@ import logging
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
+
 from harness.cells import ONE_CLASS, CellRecord
 
 
@@ -67,6 +69,10 @@ class Tracker:
                 for pk, pv in (res.get("params") or {}).items():
                     flat[f"gen_{name}.{pk}"] = str(pv)[:500]
             metrics.append(Metric("seconds", record.seconds, 0, 0))
+            for point in record.curve:  # the training curve as step metrics ("curve.val_pixel_ap", ...)
+                step = int(point.get("step", 0))
+                metrics += [Metric(f"curve.{name}", float(v), 0, step) for name, v in point.items()
+                            if name != "step" and v is not None and np.isfinite(v)]
             self.client.log_batch(rid, metrics=metrics, params=[Param(a, b) for a, b in flat.items()], tags=gen_tags)
             for art in artifacts:
                 if art and Path(art).is_file():

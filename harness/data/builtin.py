@@ -22,7 +22,8 @@ Categories (see docs/data.md for what each defect is):
 
 Logical anomalies consist of normal-looking components only (a pin of a colour other images
 use, one accent tile too many); mostly the broken rule is a count over the whole image, so
-no patch is abnormal on its own. Structural ones range from faint (contrast ~5 %) to obvious.
+no patch is abnormal on its own. Structural ones are clearly visible (v6: scratches and cracks
+2.8-5.4 px wide at 128 px, contrast 15-60 %), ~15 % of them faint (8-15 %).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from harness.data.table import DatasetError
 
 BUILTIN_CATEGORIES: tuple[str, ...] = ("pushpins", "screw_bag", "juice_bottle", "tiles")
 #: Bump when drawing changes, so caches keyed on it are rebuilt.
-BUILTIN_VERSION = 5
+BUILTIN_VERSION = 6
 
 DEFAULT_COUNTS = {"train": 120, "validation": 20, "test_good": 40, "per_defect": 30}
 
@@ -120,20 +121,27 @@ class Canvas:
             d = np.maximum(d, np.abs(u * math.cos(a) + v * math.sin(a)))
         return self._cov(d - r * math.cos(math.pi / 6))
 
-    def polyline(self, pts: np.ndarray, width: float) -> np.ndarray:
+    def polyline(self, pts: np.ndarray, width: float | Sequence[float]) -> np.ndarray:
+        """A stroke through `pts`: one `width`, or one width per segment (a tapering line)."""
         d = np.full(self.x.shape, np.inf, dtype=np.float32)
-        for (x0, y0), (x1, y1) in zip(pts[:-1], pts[1:]):
-            d = np.minimum(d, self.segment_distance(x0, y0, x1, y1))
-        return self._cov(d - width / 2)
+        if np.ndim(width) == 0:
+            for (x0, y0), (x1, y1) in zip(pts[:-1], pts[1:]):
+                d = np.minimum(d, self.segment_distance(x0, y0, x1, y1))
+            return self._cov(d - width / 2)
+        for (x0, y0), (x1, y1), w in zip(pts[:-1], pts[1:], width):
+            d = np.minimum(d, self.segment_distance(x0, y0, x1, y1) - float(w) / 2)
+        return self._cov(d)
 
-    def blob(self, cx: float, cy: float, r: float, harmonics: Sequence[tuple[int, float, float]]) -> np.ndarray:
-        """Irregular closed shape: radius modulated by a few angular harmonics."""
+    def blob(self, cx: float, cy: float, r: float, harmonics: Sequence[tuple[int, float, float]], soft: float = 1.0) -> np.ndarray:
+        """Irregular closed shape: radius modulated by a few angular harmonics; `soft` (pixels)
+        widens the edge ramp (1: anti-aliased, more: a soft-edged stain)."""
         dx, dy = self.x - cx, self.y - cy
         theta = np.arctan2(dy, dx)
         rad = np.full_like(theta, 1.0)
         for k, amp, phase in harmonics:
             rad = rad + amp * np.cos(k * theta + phase)
-        return self._cov(np.hypot(dx, dy) - r * rad)
+        sdf = np.hypot(dx, dy) - r * rad
+        return self._cov(sdf if soft == 1.0 else sdf / np.float32(soft))
 
     def segment_distance(self, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
         px, py = self.x - x0, self.y - y0
@@ -337,8 +345,16 @@ class Pushpins:
                 masks.append(pins[j].footprint(s))  # where the pin was
                 del pins[j]
         elif logical == "additional_pushpin":
-            i = int(rng.choice(empty))
-            extra = self.pin(rng, *self._pin_pos(rng, i), _jitter_colour(rng, base, 0.025))
+            if rng.uniform() < 0.5:  # an empty compartment filled
+                pos = self._pin_pos(rng, int(rng.choice(empty)))
+            else:  # a second pin squeezed into an occupied compartment (LOCO-like: a local
+                # cue, v6), on the roomier side of the pin already there
+                j = int(rng.integers(len(pins)))
+                x0, y0, x1, y1 = self.cell(occupied[j])
+                px, py = pins[j].meta["centre"]
+                up = py > (y0 + y1) / 2 if abs(py - (y0 + y1) / 2) > 1e-6 else rng.uniform() < 0.5
+                pos = ((x0 + x1) / 2 + rng.uniform(-0.1, 0.1) * self.r, py + (-1 if up else 1) * 2.35 * self.r)
+            extra = self.pin(rng, *pos, _jitter_colour(rng, base, 0.025))
             pins.append(extra)
             masks.append(extra.footprint(s))
         elif logical == "wrong_colour_pushpin":
@@ -416,22 +432,22 @@ class ScrewBag:
 
     def scene(self, rng: np.random.Generator, *, logical: str | None = None) -> tuple[Scene, list[np.ndarray]]:
         cv, s = self.cv, self.cv.size
-        bag = _jitter_colour(rng, (0.80, 0.83, 0.87), 0.02)
+        bag = _jitter_colour(rng, (0.80, 0.83, 0.87), 0.01)  # v6: less tint and wrinkle variation
         bg = np.empty((s, s, 3), np.float32)
         bg[:] = bag
-        bg = bg + (0.035 * smooth_noise(rng, s, 5) + 0.015 * smooth_noise(rng, s, 14))[..., None]
+        bg = bg + (0.02 * smooth_noise(rng, s, 5) + 0.008 * smooth_noise(rng, s, 14))[..., None]
         bag_edge = cv.box(0.04 * s, 0.04 * s, 0.96 * s, 0.96 * s, 0.06 * s)
         bg = over(np.full_like(bg, 0.35), bag_edge, bg)
         long_len, short_len = 0.42 * s, 0.27 * s
         parts: list[tuple[str, float]] = [("long", long_len), ("short", short_len), ("nut", 0), ("nut", 0), ("washer", 0), ("washer", 0)]
-        target = -1
+        targets: list[int] = []
         if logical == "screw_too_long":
-            parts[1], target = ("long", long_len), 1
+            parts[1], targets = ("long", long_len), [1]
         elif logical == "screw_too_short":
-            parts[0], target = ("short", short_len), 0
+            parts[0], targets = ("short", short_len), [0]
         elif logical == "additional_part":
             parts.append((str(rng.choice(["nut", "washer"])), 0))
-            target = len(parts) - 1
+            targets = [len(parts) - 1]
         comps: list[Component] = []
         placed: list[tuple[np.ndarray, float]] = []  # (points along the part, its radius)
         t = np.linspace(-0.5, 0.5, 7)[:, None]
@@ -442,7 +458,9 @@ class ScrewBag:
                 half = length / 2 + rad
                 cx, cy = rng.uniform(0.09 * s, 0.91 * s, 2)
                 ends = np.array([[cx - math.cos(ang) * half, cy - math.sin(ang) * half], [cx + math.cos(ang) * half, cy + math.sin(ang) * half]])
-                if ends.min() < 0.07 * s + rad * 0.5 or ends.max() > 0.93 * s - rad * 0.5:
+                # v6: parts stay clear of the bag's seam (one-class references flagged parts
+                # lying at the rarely covered edges)
+                if ends.min() < 0.10 * s + rad * 0.5 or ends.max() > 0.90 * s - rad * 0.5:
                     continue
                 pts = np.array([cx, cy]) + t * np.array([math.cos(ang), math.sin(ang)]) * length
                 if all(np.min(np.linalg.norm(pts[:, None] - q[None], axis=2)) > rad + qr + 0.012 * s for q, qr in placed):
@@ -452,7 +470,7 @@ class ScrewBag:
                 comps.append(self.screw(rng, cx, cy, ang, length * rng.uniform(0.97, 1.03)))
             else:
                 comps.append(self.flat_part(rng, kind, cx, cy))
-        masks = [comps[target].footprint(s)] if target >= 0 else []
+        masks = [comps[t].footprint(s) for t in targets]
         objects = np.zeros((s, s), bool)
         for c in comps:
             objects |= c.layers[1].full(s) > 0.5
@@ -604,16 +622,18 @@ class Tiles:
         colour_of = {i: base_name for i in range(n)}
         for i in order[: self.n_accent]:
             colour_of[i] = accent_name
-        bad_tile = -1
-        if logical == "extra_accent_tile":
-            bad_tile = order[self.n_accent]  # a base tile turned accent
-            colour_of[bad_tile] = accent_name
+        bad_tiles: list[int] = []
+        if logical == "extra_accent_tile":  # base tiles turned accent: 4 accents, sometimes 5
+            bad_tiles = order[self.n_accent : self.n_accent + (1 if rng.uniform() < 0.6 else 2)]
+            for i in bad_tiles:
+                colour_of[i] = accent_name
         elif logical == "missing_accent_tile":
-            bad_tile = order[0]  # an accent tile turned base: mask = where the accent was
-            colour_of[bad_tile] = base_name
-        elif logical == "wrong_colour_tile":
-            bad_tile = order[self.n_accent]
-            colour_of[bad_tile] = third
+            bad_tiles = [order[0]]  # an accent tile turned base: mask = where the accent was
+            colour_of[order[0]] = base_name
+        elif logical == "wrong_colour_tile":  # one tile of the third colour, sometimes two
+            bad_tiles = order[self.n_accent : self.n_accent + (1 if rng.uniform() < 0.6 else 2)]
+            for i in bad_tiles:
+                colour_of[i] = third
         comps: list[Component] = []
         masks: list[np.ndarray] = []
         grain = smooth_noise(rng, s, 24)
@@ -628,7 +648,7 @@ class Tiles:
             base = _jitter_colour(rng, TILE_COLOURS[colour_of[i]], 0.015)
             tex = base[None, None, :] * (1 + 0.09 * stripes + 0.03 * grain[win.box_slice])[..., None]
             comps.append(Component("tile", [Layer(alpha, np.clip(tex, 0, 1).astype(np.float32), win.box_slice)], {"colour": colour_of[i], "vertical": vertical}))
-            if i == bad_tile:
+            if i in bad_tiles:
                 masks.append(comps[-1].footprint(s))
         surface = np.zeros((s, s), bool)
         for comp in comps:
@@ -648,55 +668,128 @@ def _pick_centre(rng: np.random.Generator, region: np.ndarray) -> tuple[float, f
 
 
 def _contrast(rng: np.random.Generator) -> float:
-    """Defect strength: a third faint (5-12 %), the rest moderate to obvious."""
-    return float(rng.uniform(0.05, 0.12) if rng.uniform() < 0.35 else rng.uniform(0.15, 0.6))
+    """Defect strength: ~15 % faint (8-15 %), the rest clearly visible (15-60 %)."""
+    return float(rng.uniform(0.08, 0.15) if rng.uniform() < 0.15 else rng.uniform(0.15, 0.6))
 
 
-def structural_defect(rng: np.random.Generator, cv: Canvas, img: np.ndarray, style: str, region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Draw one defect of `style` centred in `region`; return (new image, exact mask)."""
+#: contamination colours: dark dirt, soot, dust, light powder
+_DIRT = ((0.25, 0.20, 0.15), (0.12, 0.12, 0.12), (0.55, 0.50, 0.40), (0.85, 0.85, 0.80))
+
+
+def _jagged(rng: np.random.Generator, x: float, y: float, length: float, ang: float, n: int, *, both: bool = True) -> np.ndarray:
+    """A crack's course: a random walk of `n` steps whose heading wanders around `ang`,
+    from (x, y) in both directions (`both`) or only forwards (a branch)."""
+    step = length / n
+    sides = ((ang, n - n // 2), (ang + math.pi, n // 2)) if both else ((ang, n),)
+    out = []
+    for main, k in sides:
+        pts, h, px, py = [], main, x, y
+        for _ in range(k):
+            h = main + 0.55 * (h - main) + float(rng.normal(0.0, 0.45))
+            px, py = px + math.cos(h) * step, py + math.sin(h) * step
+            pts.append((px, py))
+        out.append(pts)
+    path = out[1][::-1] + [(x, y)] + out[0] if both else [(x, y)] + out[0]
+    return np.asarray(path, np.float32)
+
+
+def structural_defect(
+    rng: np.random.Generator, cv: Canvas, img: np.ndarray, style: str, region: np.ndarray, *, clip: bool = False, scale: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw one defect of `style` centred in `region` (and confined to it with `clip`);
+    return (new image, exact mask).
+
+    Sizes are fractions of the image side `s`; at 128 px (`scale` 1) a scratch is 2.8-4.9 px
+    wide (tapering to 80 % at the ends) and 23-58 px long, a crack 3.2-5.4 px wide (each
+    segment 75-100 % of that, branches thinner), contamination 3.8-10 px in radius, a stain
+    7.7-18 px. `scale` multiplies lengths and radii, never a line's width."""
     s = cv.size
     for _ in range(50):
         cx, cy = _pick_centre(rng, region)
         c = _contrast(rng)
-        if style in ("scratch", "crack"):
-            length = rng.uniform(0.1, 0.35) * s
+        if style == "scratch":
+            length = rng.uniform(0.18, 0.45) * s * scale
             ang = rng.uniform(0, math.pi)
             p0 = np.array([cx - math.cos(ang) * length / 2, cy - math.sin(ang) * length / 2], np.float32)
             p2 = np.array([cx + math.cos(ang) * length / 2, cy + math.sin(ang) * length / 2], np.float32)
-            width = rng.uniform(0.006, 0.014) * s if style == "scratch" else rng.uniform(0.008, 0.02) * s
-            alpha = cv.polyline(bezier(rng, p0, p2, 0.25 if style == "scratch" else 0.5), max(width, 0.8))
-            sign = 1.0 if (style == "scratch" and rng.uniform() < 0.6) else -1.0
+            pts = bezier(rng, p0, p2, 0.25, n=16)
+            width = rng.uniform(0.022, 0.038) * s
+            t = (np.arange(len(pts) - 1, dtype=np.float32) + 0.5) / (len(pts) - 1)
+            widths = np.maximum(width * (0.8 + 0.2 * np.sin(np.pi * t)), 0.8)  # tapers at the ends
+            # uneven depth along the line
+            alpha = cv.polyline(pts, widths) * np.clip(0.85 + 0.3 * smooth_noise(rng, s, 16), 0.45, 1.0)
+            # lighter or darker, mostly whichever stands out from the surface it crosses
+            lum = float(img[alpha > 0.5].mean()) if (alpha > 0.5).any() else 0.5
+            sign = 1.0 if rng.uniform() < 0.85 - 0.7 * lum else -1.0
             target = np.clip(img * (1 + sign * 2.0 * c) + sign * 0.5 * c, 0, 1)
+        elif style == "crack":
+            length = rng.uniform(0.18, 0.45) * s * scale
+            ang = rng.uniform(0, 2 * math.pi)
+            width = rng.uniform(0.025, 0.042) * s
+            pts = _jagged(rng, cx, cy, length, ang, int(rng.integers(6, 12)))
+            alpha = cv.polyline(pts, np.maximum(width * rng.uniform(0.75, 1.0, len(pts) - 1), 0.8))
+            if rng.uniform() < 0.4:  # a branch off the main crack
+                k = int(rng.integers(1, len(pts) - 1))
+                turn = rng.choice([-1.0, 1.0]) * rng.uniform(0.5, 1.1)
+                branch = _jagged(rng, float(pts[k, 0]), float(pts[k, 1]), length * rng.uniform(0.25, 0.5), ang + turn, 4, both=False)
+                alpha = np.maximum(alpha, cv.polyline(branch, np.maximum(width * rng.uniform(0.6, 0.85, 4), 0.8)))
+            target = np.clip(img * (1 - 2.0 * c) - 0.5 * c, 0, 1)
         elif style == "contamination":
-            r = rng.uniform(0.012, 0.05) * s
-            harm = [(k, float(rng.uniform(0, 0.25)), float(rng.uniform(0, 2 * math.pi))) for k in (2, 3, 5)]
-            alpha = cv.blob(cx, cy, r, harm) * rng.uniform(0.5, 1.0)
-            dirt = np.asarray(rng.choice([(0.25, 0.20, 0.15), (0.12, 0.12, 0.12), (0.55, 0.50, 0.40), (0.85, 0.85, 0.80)]), np.float32)
+            r = rng.uniform(0.03, 0.08) * s * scale
+            harm = [(k, float(rng.uniform(0, 0.3)), float(rng.uniform(0, 2 * math.pi))) for k in (2, 3, 5)]
+            alpha = cv.blob(cx, cy, r, harm)
+            if rng.uniform() < 0.4:  # a few specks around the main particle
+                for _ in range(int(rng.integers(1, 4))):
+                    a, d = rng.uniform(0, 2 * math.pi), r * rng.uniform(1.3, 2.2)
+                    alpha = np.maximum(alpha, cv.disc(cx + math.cos(a) * d, cy + math.sin(a) * d, max(r * rng.uniform(0.2, 0.4), 1.0)))
+            alpha = alpha * rng.uniform(0.7, 1.0)
+            # a dirt colour that differs from what it lies on (light dust is invisible on a light tray)
+            local = img[alpha > 0.5].mean(axis=0) if (alpha > 0.5).any() else img[int(cy), int(cx)]
+            dirts = [d for d in _DIRT if np.abs(np.asarray(d) - local).max() > 0.25] or list(_DIRT)
+            dirt = np.asarray(dirts[int(rng.integers(len(dirts)))], np.float32)
             dirt = dirt[None, None, :] * (1 + 0.25 * smooth_noise(rng, s, 30))[..., None]
             # faint contamination: blend towards the dirt colour only partly
             target = img + (np.clip(dirt, 0, 1) - img) * min(1.0, 1.6 * c + 0.1)
         elif style in ("stain", "label_stain"):
-            r = rng.uniform(0.03, 0.09) * s
-            harm = [(k, float(rng.uniform(0, 0.2)), float(rng.uniform(0, 2 * math.pi))) for k in (2, 3, 4)]
-            alpha = cv.blob(cx, cy, r, harm)
+            r = rng.uniform(0.06, 0.14) * s * scale
+            harm = [(k, float(rng.uniform(0, 0.25)), float(rng.uniform(0, 2 * math.pi))) for k in (2, 3, 4)]
+            alpha = cv.blob(cx, cy, r, harm, soft=float(rng.uniform(1.0, 4.0)))
             tint = np.asarray(rng.choice([(0.55, 0.40, 0.20), (0.35, 0.45, 0.30), (0.45, 0.45, 0.50)]), np.float32)
-            target = img * (1 - c) + img * tint * c * 1.2
+            target = img + (img * tint - img) * min(1.0, 1.5 * c)
         elif style == "dent":
-            rx, ry = rng.uniform(0.03, 0.08) * s, rng.uniform(0.02, 0.05) * s
+            rx, ry = rng.uniform(0.05, 0.11) * s * scale, rng.uniform(0.03, 0.07) * s * scale
             ang = rng.uniform(0, math.pi)
             alpha = cv.ellipse(cx, cy, rx, ry, ang)
             u = ((cv.x - cx) * math.cos(ang + 0.8) + (cv.y - cy) * math.sin(ang + 0.8)) / rx
-            shade = 1 + 1.5 * c * np.clip(u, -1, 1)
+            shade = 1 + 3.0 * c * np.clip(u, -1, 1)
             target = np.clip(img * shade[..., None], 0, 1)
         elif style == "broken_pushpin":
-            # a chipped head: a wedge of the head is gone and the tray shows through
+            # a chipped head: a piece of the head is gone and the tray shows through; mostly
+            # the broken-off pieces lie next to the pin
             r = 0.045 * s
             ang = rng.uniform(0, 2 * math.pi)
-            ox, oy = cx + math.cos(ang) * r * 1.2, cy + math.sin(ang) * r * 1.2
-            alpha = cv.disc(ox, oy, r * rng.uniform(0.6, 0.9)) * (region.astype(np.float32))
+            off = r * rng.uniform(0.4, 0.9)
+            ox, oy = cx + math.cos(ang) * off, cy + math.sin(ang) * off
+            alpha = cv.disc(ox, oy, r * rng.uniform(0.8, 1.2)) * (region.astype(np.float32))
+            if alpha.sum() < 0.4 * math.pi * (0.04 * s) ** 2:  # a chip of at least 40 % of a head
+                continue
             target = np.broadcast_to(np.asarray((0.76, 0.76, 0.73), np.float32), img.shape) * (1 - 0.3 * c)
+            near = region & (np.hypot(cv.x - cx, cv.y - cy) < r)
+            head = np.median(img[near], axis=0) if near.any() else img[int(cy), int(cx)]
+            n_pieces = int(rng.choice([0, 1, 1, 2, 2]))
+            for _ in range(n_pieces):
+                fa = ang + rng.uniform(-0.8, 0.8)
+                fd = r * rng.uniform(1.7, 2.8)
+                harm = [(k, float(rng.uniform(0, 0.25)), float(rng.uniform(0, 2 * math.pi))) for k in (2, 3)]
+                fx, fy = cx + math.cos(fa) * fd, cy + math.sin(fa) * fd
+                piece = cv.blob(fx, fy, r * rng.uniform(0.4, 0.7), harm)
+                shade = 1 + 0.25 * np.clip(((cv.x - fx) + (cv.y - fy)) / (-2 * r), -1, 1)  # lit from the top left
+                target = np.where((piece > alpha)[..., None], np.clip(head[None, None, :] * shade[..., None], 0, 1), target)
+                alpha = np.maximum(alpha, piece)
         else:  # pragma: no cover - guarded by the category tables
             raise ValueError(f"unknown structural style {style}")
+        if clip:
+            alpha = alpha * region
         alpha = np.where(alpha < 0.05, 0.0, alpha).astype(np.float32)
         new = img * (1 - alpha[..., None]) + target * alpha[..., None]
         # exact mask: every pixel the defect altered by at least half a grey level
@@ -719,10 +812,17 @@ _SCENES = {"pushpins": Pushpins, "screw_bag": ScrewBag, "juice_bottle": JuiceBot
 #: structural style → region name of the scene it is drawn in.
 _REGIONS = {
     "pushpins": {"scratch": "surface", "contamination": "any", "broken_pushpin": "object"},
-    "screw_bag": {"scratch": "object", "contamination": "any", "stain": "surface"},
+    "screw_bag": {"scratch": "any", "contamination": "any", "stain": "surface"},
     "juice_bottle": {"contamination": "liquid", "scratch": "glass", "label_stain": "label"},
     "tiles": {"crack": "surface", "stain": "surface", "dent": "surface"},
 }
+#: (category, style) drawn only inside its region: a particle in the juice, a scratch on the
+#: glass, a stain on the label.
+_CLIPPED = {("juice_bottle", "contamination"), ("juice_bottle", "scratch"), ("juice_bottle", "label_stain")}
+#: structural defect size (length, radius; not a scratch's width) per category, relative to the
+#: defaults of `structural_defect`: larger on the wide plain bag, smaller on the small bottle
+#: and its label.
+DEFECT_SCALE = {"pushpins": 1.0, "screw_bag": 1.25, "juice_bottle": 0.7, "tiles": 1.0}
 
 
 def defects_config(category: str, image_size: int) -> list[dict]:
@@ -787,7 +887,7 @@ def render_sample(category: str, split: str, index: int, *, image_size: int = 12
         region = scene.regions[_REGIONS[category][defect]]
         n = 2 if rng.uniform() < 0.2 else 1  # some images carry two defects, two masks
         for _ in range(n):
-            img, m = structural_defect(rng, cv, img, defect, region)
+            img, m = structural_defect(rng, cv, img, defect, region, clip=(category, defect) in _CLIPPED, scale=DEFECT_SCALE[category])
             defects.append((defect, m))
     return _finish(rng, cv, img), defects
 

@@ -9,6 +9,13 @@ disjoint by file hash, not only by path.
 
 Roles: normal ``train`` images → ``detector_train``; ``validation`` → ``validation``;
 anomalies → ``generator_train`` or ``test``; normal ``test`` images → ``test``.
+
+The validation fold (for choosing a detector's budget and early stopping, never test):
+with ``validation_fraction`` > 0, that fraction of each defect type's generator-train
+images is moved to ``validation`` (at least one stays with the generator), so no
+generator sees them and no detector trains on them; with ``validation_normal_fraction``
+> 0 and a dataset without validation normals (MVTec AD), that fraction of the normal
+train images becomes ``validation`` too. Test is untouched by either.
 """
 
 from __future__ import annotations
@@ -33,14 +40,25 @@ def _rng(seed: int, category: str, defect_type: str) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(category.encode()), zlib.crc32(defect_type.encode())]))
 
 
-def few_shot_split(table: pd.DataFrame, *, fraction: float = 1 / 3, seed: int) -> pd.DataFrame:
+def _carve(rng: np.random.Generator, n: int, fraction: float, keep: int) -> set[int]:
+    """Indices of round(fraction * n) of n items (at most n - keep), chosen by `rng`."""
+    v = min(round(fraction * n), n - keep)
+    return set(rng.choice(n, size=v, replace=False).tolist()) if v > 0 else set()
+
+
+def few_shot_split(table: pd.DataFrame, *, fraction: float = 1 / 3, seed: int, validation_fraction: float = 0.0,
+                   validation_normal_fraction: float = 0.0) -> pd.DataFrame:
     """A copy of `table` with a ``role`` column (see module docstring).
 
     Per defect type with n images, ``k = clamp(round(fraction * n), 1, n - 1)`` go to
-    ``generator_train``, chosen by `seed` among the images sorted by path.
+    ``generator_train``, chosen by `seed` among the images sorted by path; then
+    ``min(round(validation_fraction * k), k - 1)`` of those move to ``validation``.
     """
     if not 0.0 < fraction < 1.0:
         raise DatasetError(f"few-shot fraction {fraction} is out of range; use a value in (0, 1), e.g. 1/3")
+    for name, value in (("validation_fraction", validation_fraction), ("validation_normal_fraction", validation_normal_fraction)):
+        if not 0.0 <= value < 1.0:
+            raise DatasetError(f"split {name} {value} is out of range; use a value in [0, 1), e.g. 0.3333 (0 = no fold)")
     out = table.copy().reset_index(drop=True)
     role = pd.Series("", index=out.index, dtype=object)
     normal = out["label"] == 0
@@ -50,6 +68,7 @@ def few_shot_split(table: pd.DataFrame, *, fraction: float = 1 / 3, seed: int) -
     anomalous = out[out["label"] == 1]
     digests = {i: file_sha256(p) for i, p in anomalous["image_path"].items()}
     category = ",".join(sorted(out["category"].astype(str).unique()))
+    settled: dict[str, str] = {}  # file hash → role, so a copy filed under two defect types gets one role
     for (cat, defect), group in anomalous.groupby(["category", "defect_type"], sort=True):
         # images with the same bytes form one unit, so a duplicate cannot straddle the split
         units: dict[str, list[int]] = {}
@@ -63,11 +82,26 @@ def few_shot_split(table: pd.DataFrame, *, fraction: float = 1 / 3, seed: int) -
             )
         k = min(max(round(fraction * len(keys)), 1), len(keys) - 1)
         chosen = set(_rng(seed, str(cat), str(defect)).choice(len(keys), size=k, replace=False).tolist())
+        # the validation fold comes out of the generator's share (its own stream: test is unchanged)
+        ordered = [j for j in range(len(keys)) if j in chosen]
+        vrng = np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(str(cat).encode()),
+                                                             zlib.crc32(str(defect).encode()), 1]))
+        held = {ordered[j] for j in _carve(vrng, len(ordered), validation_fraction, keep=1)}
         for j, key in enumerate(keys):
+            r = settled.setdefault(key, ("validation" if j in held else "generator_train") if j in chosen else "test")
             for i in units[key]:
-                role[i] = "generator_train" if j in chosen else "test"
+                role[i] = r
+    if validation_normal_fraction > 0 and not (normal & (out["split"] == "validation")).any():
+        normal_units: dict[str, list[int]] = {}  # byte-identical normals move together
+        for i in out[normal & (out["split"] == "train")].sort_values("image_path").index:
+            normal_units.setdefault(file_sha256(out.at[i, "image_path"]), []).append(i)
+        groups = list(normal_units.values())
+        nrng = np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(category.encode()), 2]))
+        for j in _carve(nrng, len(groups), validation_normal_fraction, keep=1):
+            for i in groups[j]:
+                role[i] = "validation"
     # a normal image byte-identical to a generator_train anomaly cannot be a test image either
-    leaked = {digests[i] for i in role.index[role == "generator_train"]}
+    leaked = {digests[i] for i in role.index[(role == "generator_train") | ((role == "validation") & ~normal)]}
     if leaked:
         for i in role.index[(role == "test") & normal]:
             if file_sha256(out.at[i, "image_path"]) in leaked:

@@ -25,7 +25,7 @@ def test_fit_predict_offline_and_seeded(tiny_set, tmp_path):
         ctx = RunContext(category="tiny", image_size=48, work_dir=tmp_path / name, show_progress=False)
         det = SuperSimpleNet({"input_size": 128, "max_steps": 2, "batch_size": 4}, ctx, seed=1)
         det.fit(train)
-        ext = det._module.model.feature_extractor.feature_extractor.feature_extractor
+        ext = det.feature_memo.inner.feature_extractor.feature_extractor
         torch.testing.assert_close(ext.conv_stem.weight, packaged_lite0_state_dict()["conv_stem.weight"])
         outs.append(det.predict(test))
     assert outs[0].anomaly_maps.shape == (len(test), 48, 48)

@@ -1,8 +1,9 @@
+import numpy as np
 import pandas as pd
 import pytest
 
 from harness.cells import ONE_CLASS, CellKey, CellRecord, CellStore
-from harness.report import collect_results, write_report
+from harness.report import collect_results, signal_check, write_report
 
 IS_NA = {"value": None, "unavailable": "weights missing; run bench doctor", "params": {}}
 
@@ -61,3 +62,83 @@ def test_paired_differences_against_none(run_dir, tmp_path):
     # cutpaste − none per (category, seed): image AUROC +0.20 in all 4 pairs; pixel AP +0.1, +0.1, +0.2, +0.2
     assert "+0.200 ± 0.000 (4/4)" in paired and "+0.150 ± 0.058 (4/4)" in paired
     assert "| none" not in paired
+
+
+# --- signal check: is the spread across generators larger than seed noise? ---
+
+def _grid(tmp_path, means: dict[str, tuple[float, float]], offsets: tuple[float, ...]):
+    """Cells of detector `seg` on 2 categories: generator → (image AUROC, pixel AP) + a per-seed offset."""
+    store = CellStore(tmp_path / "run")
+    for gen, (auroc, pap) in means.items():
+        for seed, off in enumerate(offsets):
+            for cat in ("c1", "c2"):
+                store.save(CellRecord(CellKey("builtin", cat, gen, "seg", seed, "f"),
+                                      {"image_auroc": auroc + off, "pixel_ap": pap + off}))
+    return tmp_path / "run"
+
+
+def _report(run, tmp_path, gens):
+    out = tmp_path / "rep"
+    paths = write_report(run, out, title="t", metrics=["image_auroc", "pixel_ap"], generator_order=gens)
+    check = pd.read_csv(out / "signal.csv").set_index("metric")
+    return paths, (out / "results.md").read_text(), check
+
+
+def test_signal_when_generators_differ_beyond_seed_noise(tmp_path):
+    gens = ["none", "dhdiff", "cutpaste"]
+    run = _grid(tmp_path, {"none": (0.6, 0.1), "dhdiff": (0.8, 0.3), "cutpaste": (0.7, 0.2)}, (-0.01, 0.0, 0.01))
+    paths, md, check = _report(run, tmp_path, gens)
+    assert tmp_path / "rep" / "signal.csv" in paths
+    assert list(check.columns) == ["detector", "effect", "seed_std", "ratio", "verdict", "best", "n_generators", "n_seeds"]
+    r = check.loc["pixel_ap"]
+    # effect 0.3 − 0.1; every generator's seeds are ±0.01 → std 0.01
+    assert r["effect"] == pytest.approx(0.2) and r["seed_std"] == pytest.approx(0.01) and r["ratio"] == pytest.approx(20.0)
+    assert (r["verdict"], r["best"], r["n_generators"], r["n_seeds"]) == ("signal", "dhdiff", 3, 3)
+    assert check.loc["image_auroc", "verdict"] == "signal"
+    assert "- seg: generator effect on P-AP 0.200, seed std 0.010 → 20.0× — signal (best: dhdiff)" in md
+    assert "do not rank" not in md
+    assert md.index("# t") < md.index("## Signal check") < md.index("## Detectors trained")
+
+
+def test_noise_warns_above_the_main_table(tmp_path):
+    # pixel AP: 0.10 vs 0.11 with seeds ±0.05 → ratio 0.01 / 0.05 = 0.2; image AUROC 0.3 apart → 6×
+    run = _grid(tmp_path, {"none": (0.5, 0.10), "cutpaste": (0.8, 0.11)}, (-0.05, 0.0, 0.05))
+    _, md, check = _report(run, tmp_path, ["none", "cutpaste"])
+    assert check.loc["pixel_ap", "verdict"] == "noise" and check.loc["pixel_ap", "ratio"] == pytest.approx(0.2)
+    assert check.loc["image_auroc", "verdict"] == "signal" and check.loc["image_auroc", "ratio"] == pytest.approx(6.0)
+    warning = ("> **Warning: do not rank these.** For seg the differences between generators on P-AP are within "
+               "seed noise (0.2× the seed std; a rank needs ≥ 3×).")
+    assert md.count("do not rank these") == 1 and warning in md
+    main = md.split("## Detectors trained with each generator's anomalies")[1]
+    assert main.index(warning) < main.index("| generator")  # between the heading and the table
+
+
+def test_one_seed_is_unknown(tmp_path):
+    run = _grid(tmp_path, {"none": (0.5, 0.1), "cutpaste": (0.9, 0.5)}, (0.0,))
+    _, md, check = _report(run, tmp_path, ["none", "cutpaste"])
+    assert set(check["verdict"]) == {"unknown (1 seed)"}
+    assert check["seed_std"].isna().all() and check["ratio"].isna().all()
+    assert check.loc["pixel_ap", "effect"] == pytest.approx(0.4) and check.loc["pixel_ap", "n_seeds"] == 1
+    assert ("> **Warning: do not rank these.** For seg the differences between generators on I-AUROC and P-AP rest on "
+            "only one seed: seed noise is unknown; run ≥ 2 seeds before ranking.") in md
+    assert "seed std n/a (1 seed) — unknown (1 seed) (best: cutpaste)" in md
+
+
+def test_pooled_seed_std_by_hand(tmp_path):
+    store = CellStore(tmp_path / "run")
+    # per-seed pixel AP after averaging the 2 categories: a 0.1, 0.3 · b 0.5, 0.6, 0.7 · c 0.9 (one seed)
+    values = {"a": [(0.0, 0.2), (0.2, 0.4)], "b": [(0.5, 0.5), (0.55, 0.65), (0.7, 0.7)], "c": [(0.8, 1.0)]}
+    for gen, seeds in values.items():
+        for seed, cats in enumerate(seeds):
+            for cat, v in zip(("c1", "c2"), cats):
+                store.save(CellRecord(CellKey("builtin", cat, gen, "seg", seed, "f"), {"pixel_ap": v}))
+    df = collect_results(tmp_path / "run")
+    check = signal_check(df, ["a", "b", "c"], ["seg"], ["pixel_ap"])
+    assert len(check) == 1
+    r = check.iloc[0]
+    # var(a) = 0.02, var(b) = 0.01 (ddof 1), c has one seed and is left out: sqrt((0.02 + 0.01) / 2)
+    assert r["seed_std"] == pytest.approx(0.122474, abs=1e-6)
+    assert r["effect"] == pytest.approx(0.9 - 0.2) and r["ratio"] == pytest.approx(0.7 / 0.122474, rel=1e-5)
+    assert (r["verdict"], r["best"], r["n_generators"], r["n_seeds"]) == ("signal", "c", 3, 3)
+    lone = signal_check(df, ["b"], ["seg"], ["pixel_ap"]).iloc[0]
+    assert lone["verdict"] == "n/a" and np.isnan(lone["effect"]) and lone["seed_std"] == pytest.approx(0.1)

@@ -116,3 +116,170 @@ def test_write_and_read_split(tmp_path):
     with pytest.raises(DatasetError, match="malformed split file"):
         (tmp_path / "bad.json").write_text("{")
         read_split(tmp_path / "bad.json")
+
+
+# -- the validation fold ------------------------------------------------------------------
+
+
+def _hashes(split: pd.DataFrame, role: str, label: int | None = None) -> set[str]:
+    rows = rows_for(split, role)
+    if label is not None:
+        rows = rows[rows["label"] == label]
+    return {file_sha256(p) for p in rows["image_path"]}
+
+
+def _roles(split: pd.DataFrame, role: str) -> list[str]:
+    return sorted(split.loc[split["role"] == role, "image_path"])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 7, 123])
+def test_validation_fold_comes_out_of_the_generator_share(tmp_path, seed):
+    table = _table(tmp_path, {"scratch": 30, "dent": 9, "hole": 2})
+    plain = few_shot_split(table, seed=seed)
+    fold = few_shot_split(table, seed=seed, validation_fraction=1 / 3)
+    counts = fold.groupby(["role", "defect_type"]).size().to_dict()
+    # scratch: 10 generator-side → 3 validation + 7 generator_train; dent: 3 → 1 + 2; hole: 1 → 0 + 1
+    assert counts[("validation", "scratch")] == 3 and counts[("generator_train", "scratch")] == 7
+    assert counts[("validation", "dent")] == 1 and counts[("generator_train", "dent")] == 2
+    assert ("validation", "hole") not in counts and counts[("generator_train", "hole")] == 1
+    assert counts[("test", "scratch")] == 20 and counts[("test", "dent")] == 6 and counts[("test", "hole")] == 1
+    # test is exactly the split without a fold; the fold + generator_train is its generator_train
+    assert _roles(fold, "test") == _roles(plain, "test")
+    anomalies = set(table.loc[table["label"] == 1, "image_path"])
+    held_out = [p for p in _roles(fold, "validation") if p in anomalies]
+    assert sorted(_roles(fold, "generator_train") + held_out) == _roles(plain, "generator_train")
+    # normals untouched: the dataset's own validation normals stay validation, train stays detector_train
+    normal = table["label"] == 0
+    assert list(fold.loc[normal, "role"]) == list(plain.loc[normal, "role"])
+    # validation_fraction 0 is no fold
+    assert list(few_shot_split(table, seed=seed, validation_fraction=0.0)["role"]) == list(plain["role"])
+
+
+def _with_duplicates(root: Path) -> tuple[pd.DataFrame, list[list[int]]]:
+    """Anomalies with byte-identical copies inside a defect type (3 extra scratch copies, 2 dent copies)."""
+    table = _table(root, {"scratch": 14, "dent": 8, "hole": 3})
+    groups = []
+    for defect, n in (("scratch", 4), ("dent", 3)):
+        idx = list(table.index[table["defect_type"] == defect][:n])
+        for i in idx[1:]:
+            shutil.copyfile(table.at[idx[0], "image_path"], table.at[i, "image_path"])
+        groups.append(idx)
+    return table, groups
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 7, 11, 123])
+def test_validation_fold_is_disjoint_from_test_and_generator_by_file_hash(tmp_path, seed):
+    table, groups = _with_duplicates(tmp_path)
+    split = few_shot_split(table, seed=seed, validation_fraction=0.5)
+    val = _hashes(split, "validation")
+    val_anomalies = _hashes(split, "validation", label=1)
+    assert val_anomalies, "the fold has real anomalies"
+    assert not val & _hashes(split, "test")
+    assert not val & _hashes(split, "generator_train")
+    assert not val & _hashes(split, "detector_train")
+    assert not _hashes(split, "generator_train") & _hashes(split, "test")
+    for idx in groups:
+        assert len(set(split.loc[idx, "role"])) == 1, f"seed {seed}: duplicates straddle the split"
+    # every defect type keeps at least one image for its generator
+    gen = rows_for(split, "generator_train")
+    assert set(gen["defect_type"]) == {"scratch", "dent", "hole"}
+
+
+def test_duplicates_land_in_the_fold_together(tmp_path):
+    table, groups = _with_duplicates(tmp_path)
+    seen = set()
+    for seed in range(30):
+        split = few_shot_split(table, seed=seed, validation_fraction=0.5)
+        for idx in groups:
+            roles = set(split.loc[idx, "role"])
+            assert len(roles) == 1, f"seed {seed}: duplicates straddle the split ({roles})"
+            seen |= roles
+    assert "validation" in seen, "no seed put a duplicate group into the fold: the check above tested nothing"
+
+
+def test_validation_fold_is_seeded_and_order_independent(tmp_path):
+    table = _table(tmp_path, {"scratch": 30, "dent": 9})
+    a = few_shot_split(table, seed=5, validation_fraction=1 / 3, validation_normal_fraction=0.25)
+    b = few_shot_split(table.sample(frac=1.0, random_state=0), seed=5, validation_fraction=1 / 3,
+                       validation_normal_fraction=0.25)
+    assert _roles(a, "validation") == _roles(b, "validation")
+    assert _roles(a, "generator_train") == _roles(b, "generator_train")
+    assert any(_roles(few_shot_split(table, seed=s, validation_fraction=1 / 3), "validation")
+               != _roles(a, "validation") for s in range(6, 10))
+
+
+def test_adding_a_defect_type_does_not_reshuffle_the_fold(tmp_path):
+    one = few_shot_split(_table(tmp_path / "a", {"scratch": 30}), seed=3, validation_fraction=1 / 3)
+    two = few_shot_split(_table(tmp_path / "b", {"scratch": 30, "dent": 9}), seed=3, validation_fraction=1 / 3)
+    rel = lambda split, root: sorted(str(Path(p).relative_to(root)) for p in _roles(split, "validation")  # noqa: E731
+                                     if "/scratch/" in p)
+    assert rel(one, tmp_path / "a") == rel(two, tmp_path / "b")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 4])
+def test_validation_normals_carved_from_train_when_the_dataset_has_none(tmp_path, seed):
+    table = _table(tmp_path, {"scratch": 6, "dent": 3}, n_train=8, n_val=0)
+    plain = few_shot_split(table, seed=seed)
+    split = few_shot_split(table, seed=seed, validation_normal_fraction=0.25)
+    normal_train = table.index[(table["label"] == 0) & (table["split"] == "train")]
+    val = split[split["role"] == "validation"]
+    assert len(val) == 2 and (val["label"] == 0).all() and set(val.index) <= set(normal_train)
+    assert (split["role"] == "detector_train").sum() == 6
+    vh = {file_sha256(p) for p in val["image_path"]}
+    assert not vh & _hashes(split, "test") and not vh & _hashes(split, "detector_train")
+    # test and the anomalies' roles are those of the split without a normal fold
+    assert _roles(split, "test") == _roles(plain, "test")
+    anomalous = table["label"] == 1
+    assert list(split.loc[anomalous, "role"]) == list(plain.loc[anomalous, "role"])
+    # at least one normal train image always stays for the detector
+    tiny = _table(tmp_path / "one", {"scratch": 3}, n_train=1, n_val=0)
+    assert (few_shot_split(tiny, seed=seed, validation_normal_fraction=0.9)["role"] == "detector_train").sum() == 1
+
+
+def test_validation_normals_present_leave_train_untouched(tmp_path):
+    table = _table(tmp_path, {"scratch": 6}, n_train=8, n_val=2)
+    plain = few_shot_split(table, seed=0)
+    split = few_shot_split(table, seed=0, validation_normal_fraction=0.25)
+    assert list(split["role"]) == list(plain["role"])
+    assert (split["role"] == "detector_train").sum() == 8
+    assert _roles(split, "validation") == sorted(table.loc[table["split"] == "validation", "image_path"])
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"validation_fraction": 1.0}, {"validation_fraction": 1.5}, {"validation_fraction": -0.1},
+    {"validation_normal_fraction": 1.0}, {"validation_normal_fraction": -0.25},
+])
+def test_validation_fractions_out_of_range(tmp_path, kwargs):
+    table = _table(tmp_path, {"scratch": 6})
+    (name,) = kwargs
+    with pytest.raises(DatasetError, match=f"{name} .* out of range"):
+        few_shot_split(table, seed=0, **kwargs)
+
+
+def test_split_file_records_the_fold(tmp_path):
+    table = _table(tmp_path / "data", {"scratch": 9})
+    split = few_shot_split(table, seed=0, validation_fraction=1 / 3)
+    write_split(split, tmp_path / "split.json")
+    back = read_split(tmp_path / "split.json")
+    assert list(back["role"]) == list(split["role"]) and (back["role"] == "validation").sum() == 3  # 2 normals + 1
+
+
+def test_duplicates_across_defect_types_stay_on_one_side(tmp_path):
+    table = _table(tmp_path, {"scratch": 6, "dent": 6})
+    a = table.index[table["defect_type"] == "scratch"][0]
+    d = table.index[table["defect_type"] == "dent"][0]
+    shutil.copyfile(table.at[a, "image_path"], table.at[d, "image_path"])
+    for seed in range(10):
+        split = few_shot_split(table, seed=seed, validation_fraction=1 / 3)
+        assert not _hashes(split, "validation") & _hashes(split, "test"), f"seed {seed}"
+        assert not _hashes(split, "generator_train") & _hashes(split, "test"), f"seed {seed}"
+
+
+def test_carved_validation_normals_have_no_copy_in_detector_train(tmp_path):
+    table = _table(tmp_path, {"scratch": 6}, n_train=8, n_val=0)
+    train = table.index[(table["label"] == 0) & (table["split"] == "train")]
+    for i in train[1:4]:
+        shutil.copyfile(table.at[train[0], "image_path"], table.at[i, "image_path"])
+    for seed in range(10):
+        split = few_shot_split(table, seed=seed, validation_normal_fraction=0.25)
+        assert not _hashes(split, "validation") & _hashes(split, "detector_train"), f"seed {seed}"

@@ -1,0 +1,328 @@
+"""`frozen-seg`: a frozen pretrained encoder + a light trainable decoder, fitted on cached features.
+
+Why our own and not an anomalib model: anomalib has no supervised segmenter on a frozen
+backbone. SuperSimpleNet comes closest, but its head reads one upscaled feature map at
+stride 4–8 and its training goes through anomalib's `Engine` with an image datamodule, so
+each step still decodes and preprocesses images. Here the backbone's multi-scale features
+of every training and validation image are computed once (`detectors.feature_cache`,
+keyed by the images' bytes, backbone, weights, layers and input size) and the decoder is
+trained in a plain loop on those tensors: a step costs milliseconds on 2 CPU cores, so
+the budget can follow the loss instead of the clock.
+
+Training: balanced batches (half real normal, half generated pairs; normals only when the
+generator made none — ``none`` then means no anomalous pixel at all), focal + soft-Dice
+loss on the upsampled logits. With a validation fold (real anomalies held out from the
+generator, plus validation normals), the decoder is scored on it every `eval_every` steps
+and the best step is kept (early stopping with `patience`); the curve is returned for
+MLflow. The test split is never seen before `predict`.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import nn
+
+from detectors.base import Detector, Predictions, TrainSet
+from detectors.feature_cache import FeatureCache, cache_key, weights_identity
+from harness.data.io import file_sha256, load_image, load_mask
+from harness.plugin import PluginParams
+from harness.registry import DETECTORS
+
+log = logging.getLogger(__name__)
+
+
+class FrozenExtractor:
+    """An ImageNet backbone (offline weights, never random) returning named feature maps."""
+
+    def __init__(self, backbone: str, layers: Sequence[str], backbone_weights: str | None, input_size: int,
+                 device: str = "cpu"):
+        from anomalib.models.components.feature_extractors import TimmFeatureExtractor
+
+        from detectors.backbones import pretrained_extractor
+
+        self.backbone, self.layers, self.input_size = backbone, list(layers), input_size
+        self.model = TimmFeatureExtractor(backbone=backbone, layers=list(layers), pre_trained=False)
+        pretrained_extractor(self.model, backbone, backbone_weights)
+        self.device = torch.device(device)
+        self.model.eval().to(self.device)
+        self.mean, self.std = _normalisation(backbone)
+
+    @torch.no_grad()
+    def __call__(self, images: np.ndarray, batch_size: int = 32) -> dict[str, torch.Tensor]:
+        """uint8 (N, H, W, 3) → {layer: float32 (N, C, h, w)}."""
+        out: dict[str, list[torch.Tensor]] = {k: [] for k in self.layers}
+        mean = torch.tensor(self.mean, device=self.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, device=self.device).view(1, 3, 1, 1)
+        for i in range(0, len(images), batch_size):
+            x = torch.from_numpy(np.ascontiguousarray(images[i:i + batch_size])).to(self.device)
+            x = x.permute(0, 3, 1, 2).float() / 255.0
+            if x.shape[-1] != self.input_size:
+                x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False,
+                                  antialias=True)
+            feats = self.model((x - mean) / std)
+            for k in self.layers:
+                out[k].append(feats[k].float().cpu())
+        return {k: torch.cat(v) for k, v in out.items()}
+
+
+def _normalisation(backbone: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    import timm
+
+    try:
+        cfg = timm.models.get_pretrained_cfg(backbone)
+        return tuple(cfg.mean), tuple(cfg.std)
+    except Exception:  # noqa: BLE001 — unknown cfg: ImageNet statistics
+        return (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+class LightDecoder(nn.Module):
+    """1×1 projection of the stacked feature levels, one 3×3 conv, a 1×1 → one logit map.
+
+    The levels are upsampled to the finest one and stacked once, before training (they are
+    frozen): a bilinear upsampling inside the step would cost more than the decoder itself
+    on CPU (its backward pass), measured.
+    """
+
+    def __init__(self, channels: int, width: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, width, 1), nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width, 1, 1),
+        )
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net(features)
+
+
+def stack_levels(levels: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Feature levels (N, C_i, h_i, w_i) → (N, ΣC_i, h_0, w_0) at the finest level's size."""
+    size = max((f.shape[-2:] for f in levels), key=lambda s: s[0] * s[1])
+    return torch.cat([f if f.shape[-2:] == size else F.interpolate(f, size=size, mode="bilinear", align_corners=False)
+                      for f in levels], dim=1)
+
+
+def focal_dice_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float, dice_weight: float) -> torch.Tensor:
+    """Binary focal loss over every pixel + soft Dice over the images that have anomalous pixels."""
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    p = torch.sigmoid(logits)
+    pt = p * target + (1 - p) * (1 - target)
+    loss = ((1 - pt) ** gamma * bce).mean()
+    pos = target.flatten(1).sum(1) > 0
+    if dice_weight > 0 and pos.any():
+        pp, tt = p[pos].flatten(1), target[pos].flatten(1)
+        dice = 1 - (2 * (pp * tt).sum(1) + 1) / (pp.sum(1) + tt.sum(1) + 1)
+        loss = loss + dice_weight * dice.mean()
+    return loss
+
+
+def image_scores(maps: torch.Tensor, pool: int) -> torch.Tensor:
+    """Max of the `pool`²-average-pooled map (the AnomalyDiffusion downstream rule)."""
+    pooled = F.avg_pool2d(maps[:, None], pool, stride=1, padding=pool // 2, count_include_pad=False)
+    return pooled.flatten(1).amax(1)
+
+
+def _pixel_ap(maps: np.ndarray, masks: np.ndarray) -> float:
+    from sklearn.metrics import average_precision_score
+
+    labels = masks.ravel().astype(bool)
+    if not labels.any() or labels.all():
+        return float("nan")
+    return float(average_precision_score(labels, maps.ravel()))
+
+
+@DETECTORS.register("frozen-seg")
+class FrozenEncoderSegmenter(Detector):
+    """Frozen ImageNet encoder (features cached once) + light decoder trained on normals + generated pairs."""
+
+    name = "frozen-seg"
+    uses_anomalies: ClassVar[bool] = True
+
+    class Params(PluginParams):
+        backbone: str = Field("tf_efficientnet_lite0", description="timm model name (frozen)")
+        layers: list[str] = Field(default_factory=lambda: ["blocks.1", "blocks.2", "blocks.4"])
+        backbone_weights: str | None = Field(None, description="local timm-named state dict; else packaged/downloaded")
+        input_size: int | None = Field(None, ge=32, description="backbone input side; None = the run's image_size")
+        width: int = Field(16, ge=4, description="decoder channels")
+        batch_size: int = Field(16, ge=2, description="half normal, half generated when there are generated pairs")
+        max_steps: int = Field(1000, ge=1)
+        lr: float = Field(1e-3, gt=0)
+        weight_decay: float = Field(1e-4, ge=0)
+        focal_gamma: float = Field(2.0, ge=0)
+        dice_weight: float = Field(1.0, ge=0)
+        eval_every: int = Field(100, ge=1, description="validation every this many steps (if there is a fold)")
+        patience: int = Field(4, ge=0, description="stop after this many evaluations without a better val pixel AP; 0 = never")
+        pool_size: int = Field(9, ge=1, description="image score = max of the pool_size² average-pooled map")
+        cache_features: bool = Field(True, description="backbone features once per image (off: every step, for benchmarks)")
+
+    profile_defaults: ClassVar[dict[str, dict[str, Any]]] = {
+        "cpu-quick": {},
+        "gpu-full": {"backbone": "wide_resnet50_2.tv_in1k", "layers": ["layer2", "layer3"],
+                     "input_size": 256, "width": 64, "batch_size": 32, "max_steps": 4000, "pool_size": 21},
+    }
+
+    def __init__(self, params, context, *, seed: int):
+        super().__init__(params, context, seed=seed)
+        self._extractor: FrozenExtractor | None = None
+        self._decoder: LightDecoder | None = None
+        self._stats: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
+        self.cache = FeatureCache(context.cache_dir)
+        self.anomalous_training_pixels = 0  # what the training targets held (tests: `none` → 0)
+        self.selected_step = 0
+
+    # -- features ---------------------------------------------------------------------
+    @property
+    def input_size(self) -> int:
+        return self.params.input_size or self.context.image_size
+
+    @property
+    def device(self) -> str:
+        from detectors._engine import accelerator_for
+
+        return self.context.device if accelerator_for(self.context.device) == "gpu" else "cpu"
+
+    def extractor(self) -> FrozenExtractor:
+        if self._extractor is None:
+            p = self.params
+            self._extractor = FrozenExtractor(p.backbone, p.layers, p.backbone_weights, self.input_size, self.device)
+        return self._extractor
+
+    def features(self, paths: Sequence[Path | str]) -> torch.Tensor:
+        """Stacked (N, C, h, w) features of the images at `paths` (cached per layer)."""
+        p = self.params
+        key = cache_key([file_sha256(x) for x in paths], backbone=p.backbone, layers=p.layers,
+                        input_size=self.input_size, weights=weights_identity(p.backbone_weights),
+                        extra={"image_size": self.context.image_size})
+        size = self.context.image_size
+
+        def compute() -> dict[str, torch.Tensor]:
+            images = np.stack([load_image(x, size) for x in paths])
+            return self.extractor()(images)
+
+        def complete(value) -> bool:  # one row per image for every layer, or it is recomputed
+            return isinstance(value, dict) and all(
+                torch.is_tensor(value.get(k)) and value[k].ndim == 4 and len(value[k]) == len(paths) for k in p.layers)
+
+        feats = self.cache.features(key, compute, complete) if p.cache_features else compute()
+        return stack_levels([feats[k] for k in p.layers])
+
+    def _batch_features(self, images: np.ndarray, index: torch.Tensor) -> torch.Tensor:
+        """Without the cache: the batch's features straight from the backbone (what caching saves)."""
+        feats = self.extractor()(images[index.numpy()])
+        return self._standardise(stack_levels([feats[k] for k in self.params.layers]))
+
+    def _standardise(self, feats: torch.Tensor) -> torch.Tensor:
+        mean, std = self._stats
+        return (feats - mean) / std
+
+    # -- training ---------------------------------------------------------------------
+    def fit(self, train: TrainSet) -> None:
+        p = self.params
+        size = self.context.image_size
+        normal_paths = list(train.normal)
+        gen_paths = [img for img, _ in train.anomalous]
+        nf = self.features(normal_paths)
+        # channel statistics of the real normal features: every level enters the decoder on one scale
+        self._stats = (nf.mean(dim=(0, 2, 3), keepdim=True), nf.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6))
+        nf = self._standardise(nf)
+        raw_normals = None if p.cache_features else np.stack([load_image(x, size) for x in normal_paths])
+        raw_gen = None if p.cache_features or not gen_paths else np.stack([load_image(x, size) for x in gen_paths])
+        nmask = torch.zeros(len(normal_paths), 1, size, size)
+        if gen_paths:
+            gf = self._standardise(self.features(gen_paths))
+            gmask = torch.from_numpy(np.stack([load_mask([m], size) for _, m in train.anomalous])).float()[:, None]
+        else:
+            log.info("frozen-seg: no generated anomalies; training on normals only (no anomalous pixel)")
+            gf, gmask = None, None
+        val = self._validation_set(train)
+
+        torch.manual_seed(self.seed)
+        decoder = LightDecoder(nf.shape[1], p.width).to(self.device)
+        opt = torch.optim.AdamW(decoder.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+        rng = torch.Generator().manual_seed(self.seed)
+        half = p.batch_size // 2 if gf is not None else 0
+        best_state, best_ap, best_step, stale = None, -1.0, 0, 0
+        self.training_curve = []
+        self.anomalous_training_pixels = 0
+        running: list[float] = []
+        from tqdm.auto import tqdm
+
+        bar = tqdm(range(1, p.max_steps + 1), desc="frozen-seg", unit="step", leave=False,
+                   disable=not self.context.show_progress, dynamic_ncols=True)
+        for step in bar:
+            decoder.train()
+            ni = torch.randint(len(normal_paths), (p.batch_size - half,), generator=rng)
+            feats, target = (nf[ni] if raw_normals is None else self._batch_features(raw_normals, ni)), nmask[ni]
+            if half:
+                gi = torch.randint(len(gen_paths), (half,), generator=rng)
+                gfeat = gf[gi] if raw_gen is None else self._batch_features(raw_gen, gi)
+                feats, target = torch.cat([feats, gfeat]), torch.cat([target, gmask[gi]])
+            self.anomalous_training_pixels += int(target.sum())
+            feats, target = feats.to(self.device), target.to(self.device)
+            logits = F.interpolate(decoder(feats), size=(size, size), mode="bilinear", align_corners=False)
+            loss = focal_dice_loss(logits, target, p.focal_gamma, p.dice_weight)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            running.append(loss.item())
+            if step % p.eval_every == 0 or step == p.max_steps:
+                point = {"step": step, "train_loss": float(np.mean(running))}
+                running = []
+                if val is not None:
+                    maps = self._maps(decoder, val[0])
+                    point["val_pixel_ap"] = _pixel_ap(maps.numpy(), val[1])
+                    point["val_loss"] = float(focal_dice_loss(torch.logit(maps[:, None].clamp(1e-6, 1 - 1e-6)),
+                                                              torch.from_numpy(val[1]).float()[:, None],
+                                                              p.focal_gamma, p.dice_weight))
+                    if point["val_pixel_ap"] > best_ap:
+                        best_ap, best_step, stale = point["val_pixel_ap"], step, 0
+                        best_state = copy.deepcopy(decoder.state_dict())
+                    else:
+                        stale += 1
+                self.training_curve.append(point)
+                bar.set_postfix(loss=f"{point['train_loss']:.4f}", **({"val_ap": f"{point['val_pixel_ap']:.3f}"} if val else {}))
+                if val is not None and p.patience and stale >= p.patience:
+                    break
+        bar.close()
+        if best_state is not None:
+            decoder.load_state_dict(best_state)
+        self.selected_step = best_step if best_state is not None else step
+        decoder.eval()
+        self._decoder = decoder
+
+    def _validation_set(self, train: TrainSet) -> tuple[torch.Tensor, np.ndarray] | None:
+        """Features and masks of the validation fold, or None without real validation anomalies."""
+        table = train.validation
+        if table is None or not len(table) or not (table["label"] == 1).any():
+            return None
+        size = self.context.image_size
+        feats = self._standardise(self.features(list(table["image_path"])))
+        masks = np.stack([load_mask(list(r.mask_paths), size) for r in table.itertuples()])
+        return feats, masks
+
+    @torch.no_grad()
+    def _maps(self, decoder: LightDecoder, feats: torch.Tensor, batch: int = 64) -> torch.Tensor:
+        decoder.eval()
+        size = self.context.image_size
+        out = []
+        for i in range(0, len(feats), batch):
+            logits = decoder(feats[i:i + batch].to(self.device))
+            out.append(torch.sigmoid(F.interpolate(logits, size=(size, size), mode="bilinear", align_corners=False))[:, 0].cpu())
+        return torch.cat(out)
+
+    def predict(self, test: pd.DataFrame) -> Predictions:
+        if self._decoder is None:
+            raise RuntimeError("frozen-seg: call fit() before predict()")
+        feats = self._standardise(self.features(list(test["image_path"])))
+        maps = self._maps(self._decoder, feats)
+        scores = image_scores(maps, self.params.pool_size)
+        return Predictions(image_scores=scores.numpy().astype(np.float64), anomaly_maps=maps.numpy().astype(np.float32))
