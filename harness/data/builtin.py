@@ -264,7 +264,9 @@ PIN_COLOURS = {
 
 class Pushpins:
     """An 18-compartment tray holding exactly 15 pins: which compartments stay empty varies,
-    so an empty or a filled compartment is normal on its own; only the count is a rule."""
+    so an empty or a filled compartment is normal on its own; the count is the rule, and one
+    pin per compartment (half the ``additional_pushpin`` images put a second pin into an
+    occupied compartment: the one logical defect with a local cue, v6)."""
 
     rows, cols, n_pins = 3, 6, 15
     logical = ("missing_pushpin", "additional_pushpin", "wrong_colour_pushpin")
