@@ -19,6 +19,7 @@ import torch
 
 from detectors._anomalib_data import TrainSetDataModule, collect_predictions, quiet_lightning
 from detectors.base import Predictions, TrainSet
+from harness.metrics.detection import pixel_ap
 from harness.plugin import RunContext
 
 
@@ -85,16 +86,6 @@ def validation_fold(train: TrainSet, image_size: int) -> tuple[torch.Tensor, np.
     images = np.stack([load_image(p, image_size) for p in table["image_path"]])
     masks = np.stack([load_mask(list(r.mask_paths), image_size) for r in table.itertuples()])
     return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0, masks
-
-
-def pixel_ap(maps: np.ndarray, masks: np.ndarray) -> float:
-    """Pixel AP of anomaly maps against boolean masks (NaN when one class only)."""
-    from sklearn.metrics import average_precision_score
-
-    labels = masks.ravel().astype(bool)
-    if not labels.any() or labels.all():
-        return float("nan")
-    return float(average_precision_score(labels, maps.ravel()))
 
 
 class ValidationCurve:

@@ -31,17 +31,23 @@ class ValidationParams(PluginParams):
     patience: int = Field(4, ge=0, description="stop after this many evaluations without a better one; 0 = never")
 
 
-def backbone_pre_processor(backbone: str, input_size: int):
-    """Resize + the backbone's own normalisation (timm's pretrained config)."""
+def backbone_mean_std(backbone: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The input statistics the backbone was trained with (timm's pretrained config)."""
     import timm
-    from anomalib.pre_processing import PreProcessor
-    from torchvision.transforms.v2 import Compose, Normalize, Resize
 
     try:
         cfg = timm.models.get_pretrained_cfg(backbone)
-        mean, std = tuple(cfg.mean), tuple(cfg.std)
+        return tuple(cfg.mean), tuple(cfg.std)
     except Exception:  # noqa: BLE001 — unknown cfg: ImageNet statistics
-        mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+        return (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def backbone_pre_processor(backbone: str, input_size: int):
+    """Resize + the backbone's own normalisation."""
+    from anomalib.pre_processing import PreProcessor
+    from torchvision.transforms.v2 import Compose, Normalize, Resize
+
+    mean, std = backbone_mean_std(backbone)
     return PreProcessor(transform=Compose([
         Resize((input_size, input_size), antialias=True), Normalize(mean=list(mean), std=list(std)),
     ]))

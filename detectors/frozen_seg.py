@@ -31,9 +31,11 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
+from detectors._one_class import backbone_mean_std
 from detectors.base import Detector, Predictions, TrainSet
 from detectors.feature_cache import FeatureCache, cache_key, weights_identity
 from harness.data.io import file_sha256, load_image, load_mask
+from harness.metrics.detection import pixel_ap
 from harness.plugin import PluginParams
 from harness.registry import DETECTORS
 
@@ -54,7 +56,7 @@ class FrozenExtractor:
         pretrained_extractor(self.model, backbone, backbone_weights)
         self.device = torch.device(device)
         self.model.eval().to(self.device)
-        self.mean, self.std = _normalisation(backbone)
+        self.mean, self.std = backbone_mean_std(backbone)
 
     @torch.no_grad()
     def __call__(self, images: np.ndarray, batch_size: int = 32) -> dict[str, torch.Tensor]:
@@ -72,16 +74,6 @@ class FrozenExtractor:
             for k in self.layers:
                 out[k].append(feats[k].float().cpu())
         return {k: torch.cat(v) for k, v in out.items()}
-
-
-def _normalisation(backbone: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    import timm
-
-    try:
-        cfg = timm.models.get_pretrained_cfg(backbone)
-        return tuple(cfg.mean), tuple(cfg.std)
-    except Exception:  # noqa: BLE001 — unknown cfg: ImageNet statistics
-        return (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 class LightDecoder(nn.Module):
@@ -129,15 +121,6 @@ def image_scores(maps: torch.Tensor, pool: int) -> torch.Tensor:
     """Max of the `pool`²-average-pooled map (the AnomalyDiffusion downstream rule)."""
     pooled = F.avg_pool2d(maps[:, None], pool, stride=1, padding=pool // 2, count_include_pad=False)
     return pooled.flatten(1).amax(1)
-
-
-def _pixel_ap(maps: np.ndarray, masks: np.ndarray) -> float:
-    from sklearn.metrics import average_precision_score
-
-    labels = masks.ravel().astype(bool)
-    if not labels.any() or labels.all():
-        return float("nan")
-    return float(average_precision_score(labels, maps.ravel()))
 
 
 @DETECTORS.register("frozen-seg")
@@ -279,7 +262,7 @@ class FrozenEncoderSegmenter(Detector):
                 running = []
                 if val is not None:
                     maps = self._maps(decoder, val[0])
-                    point["val_pixel_ap"] = _pixel_ap(maps.numpy(), val[1])
+                    point["val_pixel_ap"] = pixel_ap(maps.numpy(), val[1])
                     point["val_loss"] = float(focal_dice_loss(torch.logit(maps[:, None].clamp(1e-6, 1 - 1e-6)),
                                                               torch.from_numpy(val[1]).float()[:, None],
                                                               p.focal_gamma, p.dice_weight))

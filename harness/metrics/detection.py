@@ -46,6 +46,15 @@ def _auroc_ap(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
     return float(roc_auc_score(labels, scores)), float(average_precision_score(labels, scores))
 
 
+def pixel_ap(maps: np.ndarray, masks: np.ndarray) -> float:
+    """Pixel AP of anomaly maps against boolean masks, NaN when one class only (the validation
+    fold's early-stopping score: AP alone, without the AUROC `_auroc_ap` also computes)."""
+    labels = np.asarray(masks).ravel().astype(bool)
+    if not labels.any() or labels.all():
+        return float("nan")
+    return float(average_precision_score(labels, np.asarray(maps).ravel()))
+
+
 def ground_truth_masks(test: pd.DataFrame, image_size: int) -> np.ndarray:
     """(N, S, S) bool: each row's mask files merged with ``> 0`` (empty for normal rows)."""
     out = np.zeros((len(test), image_size, image_size), dtype=bool)

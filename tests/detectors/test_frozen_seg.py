@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from detectors.base import TrainSet
-from detectors.frozen_seg import FrozenEncoderSegmenter, _pixel_ap
+from detectors.frozen_seg import FrozenEncoderSegmenter
 from harness.data.io import load_mask
-from harness.metrics.detection import compute_detection_metrics
+from harness.metrics.detection import compute_detection_metrics, pixel_ap
 from harness.plugin import ParamError, RunContext
 from harness.registry import DETECTORS
 
@@ -132,7 +132,7 @@ def test_validation_curve_and_best_step(tiny_set, tmp_path):
     # the kept decoder is the selected step's: its val pixel AP is the curve's maximum
     preds = det.predict(val)
     masks = np.stack([load_mask(list(m), 48) for m in val["mask_paths"]])
-    assert _pixel_ap(preds.anomaly_maps, masks) == pytest.approx(max(aps), abs=1e-6)
+    assert pixel_ap(preds.anomaly_maps, masks) == pytest.approx(max(aps), abs=1e-6)
     # the validation fold is never trained on
     n_gen_pixels = det.anomalous_training_pixels
     assert n_gen_pixels > 0
@@ -157,7 +157,7 @@ def test_early_stopping_with_patience(tiny_set, tmp_path):
     assert det.selected_step < curve[-1]["step"]
     # the kept decoder is the best step's, not the last one's
     masks = np.stack([load_mask(list(m), 48) for m in val["mask_paths"]])
-    assert _pixel_ap(det.predict(val).anomaly_maps, masks) == pytest.approx(aps[best], abs=1e-6)
+    assert pixel_ap(det.predict(val).anomaly_maps, masks) == pytest.approx(aps[best], abs=1e-6)
     assert aps[best] > aps[-1]
 
 
