@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness.augmented import write_augmented  # noqa: E402
 from harness.config import SplitSpec  # noqa: E402
 from harness.data.split import few_shot_split  # noqa: E402
-from harness.pipeline import _SeedData, sample_pairs  # noqa: E402
+from harness.jobs import _SeedData, sample_pairs  # noqa: E402
 from harness.plugin import RunContext  # noqa: E402
 from harness.registry import DATASETS, DETECTORS, GENERATORS  # noqa: E402
 

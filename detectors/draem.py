@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from detectors._one_class import AnomalibDetector, ValidationParams
+from detectors.anomalib_detector import AnomalibDetector, ValidationParams
 from detectors.base import TrainSet
 from harness.registry import DETECTORS
 

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from detectors._one_class import backbone_mean_std
+from detectors.anomalib_detector import backbone_mean_std
 from detectors.base import Detector, Predictions, TrainSet
 from detectors.feature_cache import FeatureCache, cache_key, weights_identity
 from harness.data.io import file_sha256, load_image, load_mask

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from detectors._one_class import AnomalibDetector, BackboneParams, backbone_pre_processor
+from detectors.anomalib_detector import AnomalibDetector, BackboneParams, backbone_pre_processor
 from detectors.base import TrainSet
 from harness.registry import DETECTORS
 

@@ -9,7 +9,7 @@ import pandas as pd
 from pydantic import Field
 
 from detectors.base import Detector, Predictions, TrainSet
-from detectors._one_class import ValidationParams
+from detectors.anomalib_detector import ValidationParams
 from harness.registry import DETECTORS
 
 log = logging.getLogger(__name__)

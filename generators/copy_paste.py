@@ -47,6 +47,7 @@ class CopyPaste(Generator):
     name = "copy-paste"
     needs_real_anomalies: ClassVar[bool] = True
     conditions_on_defect_type: ClassVar[bool] = True
+    keeps_canvas_outside_mask: ClassVar[bool] = True
     #: Read by benchmarks/generator_speed.py: sampling needs no model training.
     needs_training: ClassVar[bool] = False
 

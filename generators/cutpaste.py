@@ -66,6 +66,7 @@ class _PastingGenerator(Generator):
     """Shared sampling loop: pick a canvas, make one defect on it, placement-aware."""
 
     conditions_on_defect_type: ClassVar[bool] = False
+    keeps_canvas_outside_mask: ClassVar[bool] = True
     #: Read by benchmarks/generator_speed.py: sampling needs no model training.
     needs_training: ClassVar[bool] = False
 

@@ -152,6 +152,7 @@ class Draem(Generator):
 
     name = "draem"
     conditions_on_defect_type: ClassVar[bool] = False
+    keeps_canvas_outside_mask: ClassVar[bool] = True
     #: Read by benchmarks/generator_speed.py: sampling needs no model training.
     needs_training: ClassVar[bool] = False
 

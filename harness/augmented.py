@@ -9,8 +9,10 @@ Layout (under ``<run_dir>/augmented/<dataset>/<category>/<generator>/seed<k>-<fp
     grid_<defect>.png                    the same for one defect type (generators that condition on it)
     manifest.json                        every file with its sha256, what the generator saw
 
-The manifest is written last, so its presence means the set is complete; a re-run
-reuses a complete set instead of fitting the generator again.
+The set is written into a hidden ``.<name>.partial`` folder beside its target and renamed
+onto it once the manifest (written last) is in: a crash, a kill or a full disk leaves no
+half set under the target's name (the partial folder is removed on error, or by the next
+attempt), and a re-run reuses a complete set instead of fitting the generator again.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-from detectors.base import TrainSet
-from generators.base import AnomalyPair
-from harness.cells import write_json_atomic
+from harness.fsio import fault_kind, output_error, write_json_atomic
+from harness.core.detector import TrainSet
+from harness.core.generator import AnomalyPair
 from harness.data.io import file_sha256, save_png
 
 MANIFEST = "manifest.json"
@@ -89,10 +91,32 @@ def write_augmented(
     info: dict[str, Any],
     grids: dict[str, np.ndarray] | None = None,
 ) -> AugmentedSet:
-    """Write the set from scratch (a half-written earlier attempt is removed first)."""
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
+    """Write the set from scratch into a partial folder, then rename it onto `root`."""
+    final = root
+    if final.name in ("", ".", ".."):
+        raise ValueError(f"{final}: an augmented set's folder must be a plain folder name under the run folder")
+    root = final.parent / f".{final.name}.partial"
+    need = sum(a.nbytes for a in normal_images) + sum(p.image.nbytes + p.mask.size for p in pairs)
+    try:
+        if root.exists():  # an earlier attempt that was killed
+            shutil.rmtree(root)
+        root.mkdir(parents=True)
+        manifest = _write_files(root, normal_images, normal_sources, pairs, generator_train_sources, info, grids)
+        if final.exists():  # an unfinished set of an older version (no manifest: load_augmented found none)
+            shutil.rmtree(final)
+        root.rename(final)
+    except BaseException as exc:
+        shutil.rmtree(root, ignore_errors=True)
+        kind = fault_kind(exc) if isinstance(exc, OSError) else None
+        if kind:  # one line naming the folder and the set's size, not the temp file that hit the fault
+            raise output_error(final.parent, kind, f"the augmented set {final.name}", need) from None
+        raise
+    return AugmentedSet(final, manifest)
+
+
+def _write_files(root: Path, normal_images: Sequence[np.ndarray], normal_sources: Sequence[str],
+                 pairs: Sequence[AnomalyPair], generator_train_sources: Sequence[str], info: dict[str, Any],
+                 grids: dict[str, np.ndarray] | None) -> dict[str, Any]:
     normal = []
     for i, (img, src) in enumerate(zip(normal_images, normal_sources)):
         rel = f"train/good/{i:04d}.png"
@@ -116,4 +140,4 @@ def write_augmented(
         "generator_train": [{"source": s, "source_sha256": file_sha256(s)} for s in generator_train_sources],
     }
     write_json_atomic(root / MANIFEST, manifest)
-    return AugmentedSet(root, manifest)
+    return manifest

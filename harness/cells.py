@@ -9,12 +9,12 @@ crash or Ctrl-C leaves either a whole record or none.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from harness.fsio import write_json_atomic  # noqa: F401 - the one atomic writer, re-exported
 
 #: generator key of one-class detectors, which use no generated anomalies
 ONE_CLASS = "-"
@@ -63,18 +63,6 @@ class CellRecord:
         return cls(**d)
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=True, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class CellStore:
     """Finished cells under ``<run_dir>/cells/``; failures under ``cells/failed/``."""
 
@@ -86,6 +74,9 @@ class CellStore:
 
     def done(self, key: CellKey) -> bool:
         return self.path(key).is_file()
+
+    def load(self, key: CellKey) -> CellRecord:
+        return CellRecord.from_json(json.loads(self.path(key).read_text()))
 
     def save(self, record: CellRecord) -> None:
         write_json_atomic(self.path(record.key), record.to_json())

@@ -10,11 +10,16 @@ import click
 
 from harness.config import SpecError, load_spec
 from harness.data.table import DatasetError
-from harness.plugin import ParamError
-from harness.registry import UnknownNameError
+from harness.executors.base import EXECUTORS, ExecutorError
+from harness.core.plugin import ParamError
+from harness.core.registry import UnknownNameError
+from harness.fsio import OutputWriteError, fault_kind, translate
+from harness.lock import LockHeld
 from harness.runtime import limit_malloc_arenas
 
-USER_ERRORS = (SpecError, DatasetError, UnknownNameError, ParamError, FileNotFoundError)
+
+USER_ERRORS = (SpecError, DatasetError, UnknownNameError, ParamError, FileNotFoundError, OutputWriteError, LockHeld,
+               ExecutorError)
 
 
 def _fail(exc: BaseException) -> None:
@@ -39,9 +44,21 @@ def main() -> None:
 @click.option("--threads", default=None, metavar="N|auto",
               help="Torch CPU threads (default: the spec's `threads`, auto = cores not busy, ≤ 8). "
                    "Numbers are bit-identical only for the same count.")
-def run(spec: Path, overrides: tuple[str, ...], progress: bool, threads: str | None) -> None:
+@click.option("--executor", type=click.Choice(EXECUTORS), default="local", show_default=True,
+              help="local: one job after another here; ray: Ray tasks over the job graph (docs/scaling.md).")
+@click.option("--address", default=None, metavar="auto|HOST:PORT",
+              help="ray: join this Ray cluster (default: start a local Ray sized to this machine).")
+@click.option("--gpus-per-job", type=float, default=None, metavar="N",
+              help="ray: GPUs each job asks for (default: 1 where the device is cuda, else 0).")
+@click.option("--cpus-per-job", type=float, default=None, metavar="N",
+              help="ray: CPUs each job asks for (default 1; also its torch threads when threads is auto).")
+def run(spec: Path, overrides: tuple[str, ...], progress: bool, threads: str | None, executor: str,
+        address: str | None, gpus_per_job: float | None, cpus_per_job: float | None) -> None:
     """Run the grid of SPEC (a YAML file); finished cells are skipped on a re-run."""
     try:
+        from harness.executors import make_executor
+
+        runner = make_executor(executor, address=address, gpus_per_job=gpus_per_job, cpus_per_job=cpus_per_job)
         if threads is not None:
             if threads != "auto" and not threads.isdigit():
                 raise SpecError(f"--threads: '{threads}' is not a number or 'auto'; e.g. --threads 1")
@@ -50,13 +67,18 @@ def run(spec: Path, overrides: tuple[str, ...], progress: bool, threads: str | N
         from harness.pipeline import run_experiment
         from harness.runtime import apply_threads, choose_threads
 
-        n_threads, why = choose_threads(exp.threads)
+        n_threads, why = runner.threads_per_job(exp.threads) or choose_threads(exp.threads)
         apply_threads(n_threads)
         click.echo(f"torch threads: {n_threads} ({why})")
 
-        summary = run_experiment(exp, show_progress=progress, echo=click.echo)
+        summary = run_experiment(exp, show_progress=progress, echo=click.echo, executor=runner)
     except USER_ERRORS as exc:
         _fail(exc)
+        return
+    except OSError as exc:  # a full or read-only disk met by a library's own write: one line, not a traceback
+        if fault_kind(exc) is None:
+            raise
+        _fail(translate(exc, Path(exc.filename).parent if exc.filename else Path.cwd(), "the run's outputs"))
         return
     click.echo(f"{summary.finished} cells run, {summary.resumed} resumed, {len(summary.failed)} failed "
                f"in {summary.seconds:.0f} s; MLflow: {exp.mlflow_uri}")
@@ -65,6 +87,8 @@ def run(spec: Path, overrides: tuple[str, ...], progress: bool, threads: str | N
         click.echo("report: " + ", ".join(str(p) for p in paths))
     except FileNotFoundError as exc:
         click.echo(f"no report: {exc}", err=True)
+    except OSError as exc:  # a full or read-only report folder: one line, the run's results are kept
+        _fail(translate(exc, exp.report_dir, "the report"))
     if summary.failed:
         click.echo("failed cells (details in " + str(exp.run_dir / "cells" / "failed") + "):", err=True)
         for line in summary.failed:
@@ -102,10 +126,29 @@ def report(source: Path, out: Path | None) -> None:
         click.echo(str(p))
 
 
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--device", default="cpu", show_default=True, help="Device for the quality networks.")
+def quality(run_dir: Path, device: str) -> None:
+    """Re-score RUN_DIR's augmented sets: fill in IS / IC-LPIPS / KID / FID left n/a (after adding weights)."""
+    from harness.rescore import rescore_run
+
+    try:
+        summary = rescore_run(run_dir, device=device, echo=click.echo)
+    except USER_ERRORS as exc:
+        _fail(exc)
+        return
+    done = ", ".join(f"{k} {n}" for k, n in sorted(summary.rescored.items())) or "nothing new"
+    click.echo(f"{summary.sets} augmented sets; re-scored: {done}; {summary.cells_updated} cell records updated")
+    for key, reason in sorted(summary.still_missing.items()):
+        click.echo(f"  {key}: still n/a — {reason}")
+    click.echo(f"then: bench report {run_dir}")
+
+
 @main.command(name="list")
 def list_plugins() -> None:
     """Registered generators, detectors, datasets, and the metrics reported."""
-    from harness.registry import DATASETS, DETECTORS, GENERATORS
+    from harness.core.registry import DATASETS, DETECTORS, GENERATORS
     from harness.report import METRIC_NAMES, QUALITY_NAMES
 
     for title, reg in (("generators", GENERATORS), ("detectors", DETECTORS), ("datasets", DATASETS)):
@@ -147,7 +190,8 @@ def synth(out: Path, categories: str | None, image_size: int, seed: int) -> None
     click.echo(f"wrote {', '.join(written)} to {out}")
 
 
-from harness.cli_weights import doctor_command, weights_group  # noqa: E402 - after main exists
+from harness.cli_weights import weights_group  # noqa: E402 - after main exists
+from harness.doctor import doctor_command  # noqa: E402 - checkpoints, backbones, data and metric weights
 
 main.add_command(doctor_command, "doctor")
 main.add_command(weights_group, "weights")

@@ -16,12 +16,23 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from harness.plugin import ParamError
-from harness.registry import DATASETS, DETECTORS, GENERATORS, UnknownNameError
+from harness.core.plugin import ParamError
+from harness.core.registry import DATASETS, DETECTORS, GENERATORS, UnknownNameError
 
 
 class SpecError(ValueError):
     """A spec problem, already phrased as '<file>: <key path>: <problem>'."""
+
+
+#: what `name` and generator/detector labels may hold: they name folders and files
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+_NAME_RULE = "must be letters, digits, '_', '-' or '.' and start with a letter or digit (it names folders)"
+
+
+def _check_name(v: str) -> str:
+    if not re.fullmatch(NAME_PATTERN, v) or v in (".", ".."):
+        raise ValueError(f"'{v}' {_NAME_RULE}")
+    return v
 
 
 class _Strict(BaseModel):
@@ -33,12 +44,19 @@ class DatasetSpec(_Strict):
     root: Path | None = None
     categories: list[str] | None = None  # None: every category the adapter finds
     params: dict[str, Any] = Field(default_factory=dict)
+    #: an anomalous image whose mask is all zero: "error" (the default) or "drop" it with a counted warning
+    empty_masks: Literal["error", "drop"] = "error"
 
 
 class PluginSpec(_Strict):
     name: str
     label: str | None = None  # row/column name in reports; defaults to name
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("label")
+    @classmethod
+    def _label(cls, v: str | None) -> str | None:
+        return None if v is None else _check_name(v)
 
     @property
     def key(self) -> str:
@@ -67,6 +85,16 @@ class ReportSpec(_Strict):
     metrics: list[str] = Field(
         default_factory=lambda: ["image_auroc", "image_ap", "pixel_auroc", "pixel_ap", "pixel_aupro"]
     )
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, v: list[str]) -> list[str]:
+        from harness.report import METRIC_NAMES
+
+        unknown = [m for m in v if m not in METRIC_NAMES]
+        if unknown:
+            raise ValueError(f"unknown metric {', '.join(repr(m) for m in unknown)}; choose from {', '.join(METRIC_NAMES)}")
+        return v
 
 
 class ExperimentSpec(_Strict):
@@ -97,9 +125,7 @@ class ExperimentSpec(_Strict):
     @field_validator("name")
     @classmethod
     def _slug(cls, v: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", v):
-            raise ValueError("must be letters, digits, '_', '-' or '.' (it names folders)")
-        return v
+        return _check_name(v)
 
     @model_validator(mode="after")
     def _unique_labels(self) -> "ExperimentSpec":
@@ -172,7 +198,13 @@ def parse_overrides(pairs: list[str] | tuple[str, ...]) -> list[tuple[str, Any]]
         if "=" not in pair:
             raise SpecError(f"--set {pair}: expected key.path=value")
         key, raw = pair.split("=", 1)
-        out.append((key.strip(), yaml.safe_load(raw) if raw != "" else ""))
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise SpecError(f"--set {pair}: value is not valid YAML ({problem}); quote it, e.g. "
+                            f"--set '{key.strip()}=[1, 2]' or --set \"{key.strip()}='text'\"") from None
+        out.append((key.strip(), value))
     return out
 
 
@@ -216,7 +248,24 @@ def validate_spec(data: dict[str, Any], source: str = "<spec>") -> ExperimentSpe
                 msg = f"must be one of {err['ctx']['expected']}"
         raise SpecError(f"{source}: {loc}: {msg}") from None
     _check_plugins(spec, source)
+    _check_output_folders(spec, source)
     return spec
+
+
+def _inside(path: Path, root: Path) -> bool:
+    path, root = path.resolve(), root.resolve()
+    return path == root or root in path.parents
+
+
+def _check_output_folders(spec: ExperimentSpec, source: str) -> None:
+    """Outputs never go inside a dataset root: its figures and augmented sets would be read as data."""
+    for i, ds in enumerate(spec.datasets):
+        if ds.root is None:
+            continue
+        for key, folder in (("output_dir", spec.run_dir), ("report.dir", spec.report_dir)):
+            if _inside(folder, ds.root):
+                raise SpecError(f"{source}: {key}: {folder} is inside dataset root {ds.root} (datasets.{i}.root); "
+                                "put outputs outside the dataset, e.g. runs/ and reports/")
 
 
 def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
@@ -243,15 +292,31 @@ def _check_plugins(spec: ExperimentSpec, source: str) -> None:
         for i, item in enumerate(items):
             try:
                 cls = registry.get(item.name)
-                cls.resolve_params(item.params, spec.profile)
-            except (UnknownNameError, ParamError) as exc:
-                raise SpecError(f"{source}: {field}.{i}.name: {exc}" if isinstance(exc, UnknownNameError)
-                                else f"{source}: {field}.{i}.params: {exc}") from None
+            except UnknownNameError as exc:
+                raise SpecError(f"{source}: {field}.{i}.name: {exc}") from None
+            _check_params(cls, item.params, spec.profile, f"{source}: {field}.{i}.params")
     for i, ds in enumerate(spec.datasets):
         try:
-            DATASETS.get(ds.name)
+            cls = DATASETS.get(ds.name)
         except UnknownNameError as exc:
             raise SpecError(f"{source}: datasets.{i}.name: {exc}") from None
+        _check_params(cls, ds.params, "cpu-quick", f"{source}: datasets.{i}.params")
+
+
+def _check_params(cls: Any, params: dict[str, Any], profile: str, where: str) -> None:
+    """The plug-in's params validate; a typo names the key and lists the valid ones."""
+    model = getattr(cls, "Params", None)
+    fields = getattr(model, "model_fields", None)
+    if fields is not None and model.model_config.get("extra") == "forbid":
+        valid = set(fields) | {f.alias for f in fields.values() if f.alias}
+        unknown = sorted(k for k in params if k not in valid)
+        if unknown:
+            raise SpecError(f"{where}: {cls.name or cls.__name__}: param {', '.join(repr(k) for k in unknown)} is unknown; "
+                            f"valid params: {', '.join(sorted(fields)) or 'none'}")
+    try:
+        cls.resolve_params(params, profile)
+    except ParamError as exc:
+        raise SpecError(f"{where}: {exc}") from None
 
 
 def spec_to_dict(spec: ExperimentSpec) -> dict[str, Any]:

@@ -30,7 +30,7 @@ METRIC_NAMES = {
     "pixel_aupro": "AUPRO", "spro": "sPRO",
 }
 QUALITY_NAMES = {
-    "is": "IS", "ic_lpips": "IC-LPIPS",
+    "is": "IS", "ic_lpips": "IC-LPIPS", "kid": "KID", "fid": "FID",
     # 1-D Wasserstein distances, generated vs real generator-train masks (lower = closer)
     "mask_area_wd": "mask area W1", "mask_count_wd": "mask parts W1", "mask_pos_wd": "mask position W1",
 }
@@ -42,7 +42,8 @@ def collect_results(run_dir: Path) -> pd.DataFrame:
     for rec in CellStore(run_dir).records():
         k = rec.key
         row = {"dataset": k.dataset, "category": k.category, "generator": k.generator, "detector": k.detector,
-               "seed": k.seed, "n_generated": rec.n_generated, "seconds": rec.seconds, **rec.metrics}
+               "seed": k.seed, "n_generated": rec.n_generated, "seconds": rec.seconds,
+               "augmented_manifest": rec.augmented_manifest, **rec.metrics}
         for name, res in rec.generation.items():
             row[f"gen_{name}"] = res.get("value")
             if res.get("value") is None:
@@ -207,7 +208,8 @@ def quality_table(df: pd.DataFrame, generators: Sequence[str]) -> tuple[pd.DataF
         label = QUALITY_NAMES.get(name, name)
         for g in table.index:
             vals = pd.to_numeric(one_per_gen.loc[one_per_gen["generator"] == g, c], errors="coerce").dropna()
-            table.loc[g, label] = f"{vals.mean():.3f}" if len(vals) else "n/a"
+            fmt = ".3g" if name in ("kid", "fid") else ".3f"  # KID of close sets is ~1e-3: keep its digits
+            table.loc[g, label] = f"{vals.mean():{fmt}}" if len(vals) else "n/a"
         reasons = one_per_gen.get(f"{c}_unavailable")
         if reasons is not None and reasons.notna().any():
             notes.append(f"{label}: n/a — {reasons.dropna().iloc[0]}")
@@ -241,22 +243,125 @@ def paired_table(df: pd.DataFrame, generators: Sequence[str], detectors: Sequenc
     return out
 
 
+def stats_table(paired: pd.DataFrame, generators: Sequence[str], detectors: Sequence[str],
+                metrics: Sequence[str]) -> pd.DataFrame:
+    """Rows = generators, columns = detector × metric: "Δ [95 % CI] (wins/pairs) p" (p Holm-adjusted)."""
+    cols = [(d, m) for d in detectors for m in metrics
+            if ((paired["detector"] == d) & (paired["metric"] == m)).any()]
+    out = pd.DataFrame(index=list(generators), columns=[f"{d} {METRIC_NAMES.get(m, m)}" for d, m in cols], dtype=object)
+    for d, m in cols:
+        part = paired[(paired["detector"] == d) & (paired["metric"] == m)].set_index("generator")
+        ref = part["reference"].iloc[0]
+        for g in generators:
+            name = f"{d} {METRIC_NAMES.get(m, m)}"
+            if g == ref:
+                out.loc[g, name] = "reference"
+            elif g not in part.index:
+                out.loc[g, name] = "—"
+            else:
+                r = part.loc[g]
+                ci = "" if np.isnan(r["ci_low"]) else f" [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
+                out.loc[g, name] = f"{r['mean_diff']:+.3f}{ci} ({int(r['wins'])}/{int(r['n_pairs'])}) p={r['p_holm']:.2g}"
+    out.index.name = "generator"
+    return out
+
+
+def rank_table(results: list[dict], generators: Sequence[str]) -> pd.DataFrame:
+    """Average rank per generator (1 = best) per detector × metric, with Friedman p, CD and block count."""
+    cols = {f"{r['detector']} {METRIC_NAMES.get(r['metric'], r['metric'])}": r for r in results}
+    rows = [g for g in generators if any(g in r["avg_rank"].index for r in results)]
+    out = pd.DataFrame(index=rows + ["Friedman p", "Nemenyi CD (α 0.05)", "categories"], columns=list(cols), dtype=object)
+    for name, r in cols.items():
+        best = r["avg_rank"].min()
+        for g in rows:
+            v = r["avg_rank"].get(g, np.nan)
+            out.loc[g, name] = "—" if np.isnan(v) else (f"**{v:.2f}**" if np.isclose(v, best) else f"{v:.2f}")
+        out.loc["Friedman p", name] = f"{r['friedman_p']:.2g}"
+        out.loc["Nemenyi CD (α 0.05)", name] = f"{r['cd']:.2f}"
+        out.loc["categories", name] = str(r["n_blocks"])
+    out.index.name = "generator"
+    return out
+
+
+def correlation_table(corr: pd.DataFrame, detectors: Sequence[str], metrics: Sequence[str], scope: str) -> pd.DataFrame:
+    """Rows = quality metric, columns = detector × detection metric: "ρ (p, n)" for one scope."""
+    part = corr[corr["scope"] == scope] if scope == "all" else corr[corr["scope"] != "all"]
+    if part.empty:
+        return pd.DataFrame()
+    index_cols = ["quality"] if scope == "all" else ["scope", "quality"]
+    cols = [(d, m) for d in detectors for m in metrics if ((part["detector"] == d) & (part["metric"] == m)).any()]
+    keys = part[index_cols].drop_duplicates().itertuples(index=False)
+    labels = {}
+    for k in keys:
+        q = k[-1]
+        label = QUALITY_NAMES.get(q[len("gen_"):], q)
+        labels[tuple(k)] = label if scope == "all" else f"{k[0]}: {label}"
+    out = pd.DataFrame(index=list(labels.values()), columns=[f"{d} {METRIC_NAMES.get(m, m)}" for d, m in cols], dtype=object)
+    for r in part.itertuples():
+        key = (r.quality,) if scope == "all" else (r.scope, r.quality)
+        text = "n/a" if np.isnan(r.rho) else f"{r.rho:+.2f} (p {r.p:.2g}, n {r.n})"
+        if np.isnan(r.rho) and r.n:
+            text = f"n/a (n {r.n})"
+        out.loc[labels[key], f"{r.detector} {METRIC_NAMES.get(r.metric, r.metric)}"] = text
+    out.index.name = "quality metric" if scope == "all" else "category: quality metric"
+    return out.fillna("—")
+
+
+def timing_table(df: pd.DataFrame, generators: Sequence[str]) -> pd.DataFrame:
+    """Mean and total wall seconds per cell, per generator → detector (what a re-run costs)."""
+    part = df.assign(generator=df["generator"].replace(ONE_CLASS, "one-class"))
+    order = [g for g in [*generators, "one-class"] if g in set(part["generator"])]
+    t = part.groupby(["generator", "detector"])["seconds"].agg(["count", "mean", "sum"]).reset_index()
+    t["generator"] = pd.Categorical(t["generator"], order, ordered=True)
+    t = t.sort_values(["generator", "detector"])
+    out = pd.DataFrame({"cells": t["count"].to_numpy(), "s per cell": [f"{v:.1f}" for v in t["mean"]],
+                        "s total": [f"{v:.0f}" for v in t["sum"]]},
+                       index=[f"{g} → {d}" for g, d in zip(t["generator"], t["detector"])])
+    out.index.name = "generator → detector"
+    return out
+
+
 def _markdown(df: pd.DataFrame) -> str:
     return df.to_markdown() if not df.empty else "_(no rows)_"
+
+
+def _quality_columns(df: pd.DataFrame) -> list[str]:
+    return [c for c in df.columns if c.startswith("gen_") and not c.endswith("_unavailable")
+            and pd.to_numeric(df[c], errors="coerce").notna().any()]
+
+
+def _spec_order(run_dir: Path) -> tuple[list[str], list[str]]:
+    """Generator and detector keys in the order of the run's recorded spec (empty without one)."""
+    path = run_dir / "spec.json"
+    if not path.is_file():
+        return [], []
+    spec = json.loads(path.read_text())
+    keys = lambda items: [i.get("label") or i["name"] for i in items or []]  # noqa: E731 - PluginSpec.key
+    return keys(spec.get("generators")), keys(spec.get("detectors"))
 
 
 def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[str],
                  generator_order: Sequence[str] = (), detector_order: Sequence[str] = ()) -> list[Path]:
     """Render the report files; returns their paths. Raises if no cell has finished."""
+    from harness import report_figures as figs
+    from harness import report_latex as tex
+    from harness import stats
+
     df = collect_results(run_dir)
     if df.empty:
         raise FileNotFoundError(f"{run_dir}: no finished cells to report; run `bench run SPEC` first")
     out_dir.mkdir(parents=True, exist_ok=True)
+    if not generator_order or not detector_order:  # a RUN_DIR alone: the order its spec listed
+        spec_order = _spec_order(run_dir)
+        generator_order = generator_order or spec_order[0]
+        detector_order = detector_order or spec_order[1]
     all_metrics = [m for m in METRIC_NAMES if m in df.columns]
     metrics = [m for m in metrics if m in df.columns]
+    headline = [m for m in HEADLINE_METRICS if m in df.columns]
     summary = summarise(df, all_metrics)
     gens = _order([g for g in df["generator"].unique() if g != ONE_CLASS], generator_order)
     aug = summary[summary["generator"] != ONE_CLASS]
+    aug_cells = df[df["generator"] != ONE_CLASS]
     dets = _order(aug["detector"].unique(), detector_order)
     ref = summary[summary["generator"] == ONE_CLASS]
     ref_dets = _order(ref["detector"].unique(), detector_order)
@@ -269,7 +374,10 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
     quality, notes = quality_table(df, gens)
     cats = sorted(df["category"].unique())
     seeds = sorted(df["seed"].unique())
-    check = signal_check(df[df["generator"] != ONE_CLASS], gens, dets, metrics)
+    check = signal_check(aug_cells, gens, dets, metrics)
+    # tables: (key, heading, intro, markdown frame, LaTeX frame or None = same as Markdown)
+    tables: list[tuple[str, str, str, pd.DataFrame]] = []
+    figures: list[tuple[str, list[Path]]] = []
 
     lines = [f"# {title}", "",
              f"Categories: {', '.join(cats)} · seeds: {', '.join(map(str, seeds))} · "
@@ -278,68 +386,151 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
         lines += ["## Signal check", "",
                   "Generator effect = max − min of the generator means; seed std = pooled over generators. "
                   f"≥ {SIGNAL_RATIO:g}× is a signal, {WEAK_RATIO:g}–{SIGNAL_RATIO:g}× weak, below noise: a "
-                  f"screening rule, not a test (the paired table against `{BASELINE}`, where present, says more).",
+                  f"screening rule, not a test (the paired statistics below say more).",
                   "", *_signal_lines(check), ""]
     lines += ["## Detectors trained with each generator's anomalies", "", *_signal_warnings(check),
               _markdown(main_md), ""]
+    tables.append(("main", "Detectors trained with each generator's anomalies",
+                   "Mean ± std over seeds; best per column in bold.", main_md))
+    paired_all = []
     if BASELINE in gens and len(gens) > 1:
+        simple = paired_table(aug_cells, gens, dets, metrics)
         lines += [f"## Against `{BASELINE}`, paired by category and seed", "",
                   f"Mean ± std over (category, seed) of generator − `{BASELINE}` for the same detector; "
-                  "(wins/pairs) counts the pairs where the generator is higher.", "",
-                  _markdown(paired_table(df[df["generator"] != ONE_CLASS], gens, dets, metrics)), ""]
+                  "(wins/pairs) counts the pairs where the generator is higher.", "", _markdown(simple), ""]
+        tables.append(("paired-none", f"Against {BASELINE}, paired by category and seed",
+                       "Mean ± std of generator − none; (wins/pairs).", simple))
+    stat_metrics = headline or metrics
+    if len(gens) > 1:
+        lines += ["## Paired statistics", "",
+                  "Generator − reference for the same detector, paired by (dataset, category, seed): mean "
+                  "difference, 95 % paired bootstrap CI (`scipy.stats.bootstrap`, BCa, 9999 resamples, seed 0), "
+                  "(wins/pairs), and the two-sided Wilcoxon signed-rank p-value Holm-corrected over each table "
+                  "(`scipy.stats.wilcoxon`, `statsmodels` Holm). With n pairs the smallest exact Wilcoxon p is "
+                  "2/2ⁿ (0.5 for 2 pairs, 0.031 for 6): few pairs cannot reach p < 0.05 however large the gap.", ""]
+        for reference, heading in ((BASELINE, f"vs `{BASELINE}`"), ("best", "vs the best generator of each column")):
+            if reference == BASELINE and BASELINE not in gens:
+                continue
+            ps = stats.paired_stats(aug_cells, gens, dets, stat_metrics, reference=reference)
+            if ps.empty:
+                continue
+            paired_all.append(ps)
+            t = stats_table(ps, gens, dets, stat_metrics)
+            lines += [f"### {heading}", "", _markdown(t), ""]
+            tables.append((f"stats-{reference}", f"Paired statistics {heading.replace('`', '')}",
+                           "Mean difference [95% bootstrap CI] (wins/pairs) p = Holm-adjusted Wilcoxon.", t))
+    ranks = []
+    for d in dets:
+        for m in stat_metrics:
+            r = stats.rank_analysis(aug_cells, gens, d, m)
+            if r is not None:
+                ranks.append(r)
+    if ranks:
+        rt = rank_table(ranks, gens)
+        lines += ["## Average ranks and critical difference", "",
+                  "Per detector and metric, each category (seed mean) ranks the generators (1 = best, ties "
+                  "averaged); Friedman test (scipy), Nemenyi post-hoc and critical difference (scikit-posthocs, "
+                  "Demšar 2006). Generators whose average ranks differ by less than the CD are not distinguishable.",
+                  "", _markdown(rt), ""]
+        tables.append(("ranks", "Average ranks (1 = best) over categories", "Friedman test; Nemenyi CD.", rt))
+        for r in ranks:
+            paths = figs.cd_figure(r, METRIC_NAMES.get(r["metric"], r["metric"]), out_dir)
+            figures.append((f"Critical-difference diagram, {r['detector']} {METRIC_NAMES.get(r['metric'])}", paths))
+            lines += [f"![CD {r['detector']} {r['metric']}]({paths[0].name})", ""]
+    elif len(gens) >= stats.MIN_RANK_GENERATORS:
+        lines += ["## Average ranks and critical difference", "",
+                  f"Not computed: ranks need ≥ {stats.MIN_RANK_GENERATORS} generators and ≥ "
+                  f"{stats.MIN_RANK_BLOCKS} categories; this run has {len(cats)} categor{'y' if len(cats) == 1 else 'ies'}.", ""]
     if not ref.empty:
         lines += ["## One-class references (no generated anomalies)", "", _markdown(ref_md), ""]
+        tables.append(("one-class", "One-class references (no generated anomalies)", "", ref_md))
     if not quality.empty:
         lines += ["## Generation quality", "", _markdown(quality), ""] + [f"- {n}" for n in notes]
         if any(c.startswith("mask ") for c in quality.columns):
             lines.append("- mask … W1: 1-D Wasserstein distance between the generated masks' statistic (area "
                          "fraction, connected parts, centroid) and the real generator-train masks'; lower is closer.")
+        if "KID" in quality.columns:
+            lines.append("- KID: generated vs real generator-train anomalies, whole images, Inception pool3 "
+                         "(network, sizes and subsets in `cells.json`); lower is closer.")
         lines.append("")
+        tables.append(("quality", "Generation quality", "n/a: the weights the metric needs are missing; the reason "
+                       "and the fix are in results.md and index.html.", quality))
+    qcols = _quality_columns(aug_cells)
+    corr = stats.quality_correlation(aug_cells, qcols, headline, dets) if qcols and headline else pd.DataFrame()
+    if not corr.empty:
+        ct = correlation_table(corr, dets, headline, "all")
+        lines += ["## Quality ↔ detection", "",
+                  "Spearman ρ (`scipy.stats.spearmanr`) across generators between each quality metric (generator "
+                  "mean) and the detector's metric (generator mean); n = generators with both. Distances (KID, "
+                  "mask W1) are lower-is-closer, so a negative ρ means closer-to-real sets detect better; "
+                  "IC-LPIPS is diversity (higher = more diverse).", "", _markdown(ct), ""]
+        tables.append(("correlation", "Quality vs detection: Spearman rho across generators", "", ct))
+        per_cat = correlation_table(corr, dets, headline, "category")
+        if not per_cat.empty:
+            lines += ["Per category (seed means), where it has ≥ 3 generators with both values:", "",
+                      _markdown(per_cat), ""]
+            tables.append(("correlation-category", "Quality vs detection per category", "", per_cat))
+        for d in dets:
+            points = {(q, m): stats.quality_points(aug_cells, q, m, d).reindex(
+                [g for g in gens if g in set(aug_cells["generator"])]).dropna() for q in qcols for m in headline}
+            paths = figs.scatter_figure(points, {q: QUALITY_NAMES.get(q[4:], q) for q in qcols},
+                                        {m: METRIC_NAMES[m] for m in headline}, gens, out_dir,
+                                        f"quality_vs_detection_{d}", f"{d}: generation quality vs detection")
+            if paths:
+                figures.append((f"Quality vs detection, {d}", paths))
+                lines += [f"![quality vs detection {d}]({paths[0].name})", ""]
     if len(cats) > 1:
         lines += ["## Per category", ""]
         for cat in cats:
             part = summarise(df[df["category"] == cat], metrics)
             part = part[part["generator"] != ONE_CLASS]
-            lines += [f"### {cat}", "", _markdown(wide_table(part, gens, dets, metrics)), ""]
+            t = wide_table(part, gens, dets, metrics)
+            lines += [f"### {cat}", "", _markdown(t), ""]
+            tables.append((f"category-{cat}", f"Per category: {cat}", "", t))
+    timing = timing_table(df, gens)
+    lines += ["## Time per job", "", _markdown(timing), ""]
+    tables.append(("timing", "Wall time per cell", "", timing))
+    for m in headline:
+        bar = figs.bar_figure(aug, ref, gens, dets, m, METRIC_NAMES[m], out_dir)
+        figures.insert(0, (f"{METRIC_NAMES[m]} per generator and detector", bar))
+        lines += [f"![{METRIC_NAMES[m]}]({bar[0].name})", ""]
+
     md = out_dir / "results.md"
     md.write_text("\n".join(lines))
     csv = out_dir / "results.csv"
     summary.assign(generator=summary["generator"].replace(ONE_CLASS, "one-class")).to_csv(csv, index=False, float_format="%.6f")
     signal = out_dir / "signal.csv"
     check.to_csv(signal, index=False, float_format="%.6f")
-    tex = out_dir / "results.tex"
-    tex.write_text(main_tex.style.to_latex(hrules=True, column_format="l" + "c" * len(main_tex.columns)))
-    paths = [md, csv, signal, tex]
-    fig = _figure(aug, gens, dets, out_dir)
-    if fig is not None:
-        paths.append(fig)
+    paths = [md, csv, signal]
+    if paired_all:
+        paired_csv = out_dir / "paired.csv"
+        pd.concat(paired_all).to_csv(paired_csv, index=False, float_format="%.6g")
+        paths.append(paired_csv)
+    if not corr.empty:
+        corr_csv = out_dir / "correlation.csv"
+        corr.to_csv(corr_csv, index=False, float_format="%.6g")
+        paths.append(corr_csv)
+
+    groups = [*dets, *ref_dets]
+    body = []
+    for key, heading, intro, frame in tables:
+        frame = main_tex if key == "main" else frame
+        if frame.empty:
+            continue
+        body.append(tex.table(frame, caption=heading, label=tex.label_of(key), groups=groups, note=intro))
+    tex_path = out_dir / "results.tex"
+    tex_path.write_text("\n".join(body))
+    doc_body = [r"\input{results.tex}", r"\clearpage"]
+    doc_body += [tex.figure(p[1].name, caption, tex.label_of("fig-" + p[1].stem)) for caption, p in figures]
+    doc = out_dir / "report.tex"
+    doc.write_text(tex.document(title, "\n".join(doc_body)))
+    paths += [tex_path, doc]
+    for _, p in figures:
+        paths += p
     (out_dir / "cells.json").write_text(json.dumps(df.replace({np.nan: None}).to_dict(orient="records"), indent=1, default=str))
+    from harness.report_html import write_html
+
+    paths.append(write_html(out_dir / "index.html", title=title, run_dir=run_dir, df=df, gens=gens,
+                            signal_lines=_signal_lines(check), warnings=_signal_warnings(check),
+                            tables=tables, figures=figures, notes=notes))
     return paths
-
-
-def _figure(summary: pd.DataFrame, gens: Sequence[str], dets: Sequence[str], out_dir: Path) -> Path | None:
-    metric = next((m for m in HEADLINE_METRICS if (summary["metric"] == m).any()), None)
-    if metric is None or not gens or not dets:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    part = summary[summary["metric"] == metric]
-    fig, ax = plt.subplots(figsize=(min(12.0, 2.0 + 0.7 * len(gens)), 3.2), dpi=150)
-    width = 0.8 / len(dets)
-    x = np.arange(len(gens))
-    for i, d in enumerate(dets):
-        p = part[part["detector"] == d].set_index("generator").reindex(gens)
-        ax.bar(x + i * width - 0.4 + width / 2, p["mean"], width, yerr=p["std"].fillna(0), label=d, capsize=2)
-    ax.set_xticks(x, gens, rotation=30, ha="right")
-    ax.set_ylabel(METRIC_NAMES[metric])
-    top = float(np.nanmax(part["mean"] + part["std"].fillna(0))) if len(part) else 1.0
-    ax.set_ylim(0, min(1.0, max(0.05, 1.15 * top)))
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = out_dir / f"{metric}.png"
-    fig.savefig(path)
-    plt.close(fig)
-    return path

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from generators.base import AnomalyPair
+from harness.core.generator import AnomalyPair
 
 _GAP = 2  # px between panels and rows
 _TINT = np.array([255, 0, 0], dtype=np.float32)

@@ -1,4 +1,12 @@
-"""MLflow logging: one MLflow run per finished grid cell, artifacts kept beside the run dir."""
+"""MLflow logging: one MLflow run per finished grid cell, artifacts kept beside the run dir.
+
+A driver killed while logging leaves its MLflow run RUNNING, and the cell's record without
+a run id, so the next run logs the cell again. The tracker is only made by the driver that
+holds the output folder's lock, so no RUNNING run of its experiment can be live: on start
+it closes them as KILLED, and it logs a cell that already has a FINISHED run (killed after
+MLflow finished it, before the record kept the id) by reusing that run: one FINISHED run
+per cell, never two.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +17,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from harness.cells import ONE_CLASS, CellRecord
+from harness.fsio import translate
 
 
 def _numerics_tags() -> dict[str, str]:
@@ -39,16 +48,52 @@ class Tracker:
         import mlflow
 
         self._mlflow = mlflow
-        self.client = mlflow.MlflowClient(tracking_uri=tracking_uri)
-        exp = self.client.get_experiment_by_name(experiment)
-        if exp is None:
-            artifact_root.mkdir(parents=True, exist_ok=True)
-            self.experiment_id = self.client.create_experiment(experiment, artifact_location=artifact_root.resolve().as_uri())
-        else:
-            self.experiment_id = exp.experiment_id
+        self.artifact_root = artifact_root
+        try:
+            self.client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+            exp = self.client.get_experiment_by_name(experiment)
+            if exp is None:
+                artifact_root.mkdir(parents=True, exist_ok=True)
+                self.experiment_id = self.client.create_experiment(experiment,
+                                                                   artifact_location=artifact_root.resolve().as_uri())
+            else:
+                self.experiment_id = exp.experiment_id
+            self.closed_interrupted = self.close_interrupted()
+        except Exception as exc:  # noqa: BLE001 - a full or read-only disk reads as SQLAlchemy errors
+            err = translate(exc, artifact_root.parent, f"the MLflow store ({tracking_uri})")
+            if err is exc:
+                raise
+            raise err from None
+
+    def _runs(self, filter_string: str) -> list:
+        return self.client.search_runs([self.experiment_id], filter_string=filter_string, max_results=50000)
+
+    def close_interrupted(self) -> int:
+        """Mark the RUNNING runs of a killed driver KILLED; how many there were."""
+        stale = self._runs("attributes.status = 'RUNNING'")
+        for run in stale:
+            self.client.set_terminated(run.info.run_id, "KILLED")
+        return len(stale)
+
+    def finished_run(self, slug: str) -> str | None:
+        """The id of the cell's FINISHED run, if a killed driver logged it without keeping the id."""
+        runs = self._runs(f"tags.cell = '{slug}' and attributes.status = 'FINISHED'")
+        return runs[0].info.run_id if runs else None
 
     def log_cell(self, record: CellRecord, params: dict[str, Any], artifacts: Iterable[Path]) -> str:
+        try:
+            return self._log_cell(record, params, artifacts)
+        except Exception as exc:  # noqa: BLE001 - see __init__
+            err = translate(exc, self.artifact_root.parent, f"the MLflow run of {record.key.describe()}")
+            if err is exc:
+                raise
+            raise err from None
+
+    def _log_cell(self, record: CellRecord, params: dict[str, Any], artifacts: Iterable[Path]) -> str:
         k = record.key
+        existing = self.finished_run(k.slug)
+        if existing is not None:
+            return existing
         tags = {"dataset": k.dataset, "category": k.category,
                 "generator": "one-class" if k.generator == ONE_CLASS else k.generator,
                 "detector": k.detector, "seed": str(k.seed), "cell": k.slug, **_numerics_tags()}

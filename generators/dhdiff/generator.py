@@ -22,13 +22,16 @@ from generators.diffusion.backbone import BackboneSpec, ClipPromptEncoder, Codec
 from generators.diffusion.sampling import (
     check_sample_request, plan_samples,
     composite_full_size, dilate, fallback_mask, make_solver, model_file, make_train_scheduler, noised, training_target,
-    x0_from_output,
+    sampling_bar, x0_from_output,
 )
 from generators.dhdiff.model import HelixDiffusion
 from generators.diffusion.training import (
     BalancedSampler, TrainRng, fingerprint, images_to_tensor, masks_to_tensor, random_flips, train_loop,
 )
-from generators.diffusion.params import ARCH_KEYS as DIFFUSION_ARCH_KEYS, PROFILE_DEFAULTS, SAMPLING_KEYS, DiffusionParams
+from generators.diffusion.params import (
+    ARCH_KEYS as DIFFUSION_ARCH_KEYS, PROFILE_DEFAULTS, SAMPLING_KEYS, DiffusionParams, fingerprint_params,
+)
+from generators.diffusion import pretrained as sd
 from generators.diffusion.windows import anomaly_box, crop, load_side, random_box
 from harness.registry import GENERATORS
 
@@ -56,10 +59,14 @@ class DHDiff(Generator):
     Params = DHDiffParams
     needs_real_anomalies = True
     conditions_on_defect_type = True
+    keeps_canvas_outside_mask = True
     # cpu-quick: anomaly-centred windows at the canvas's native resolution and a second pass
     # (docs/dhdiff.md: what made DH-Diff's anomalies visible at a CPU budget)
+    # gpu-full: SSM strengths start at 0 like the gates, so the helix UNet starts as the pretrained
+    # SD UNet exactly (tested) and learns how far to depart from it
     profile_defaults: dict[str, dict[str, Any]] = {
-        **PROFILE_DEFAULTS, "cpu-quick": {**PROFILE_DEFAULTS["cpu-quick"], "window": 0.5, "second_pass": True}}
+        **PROFILE_DEFAULTS, "cpu-quick": {**PROFILE_DEFAULTS["cpu-quick"], "window": 0.5, "second_pass": True},
+        "gpu-full": {**PROFILE_DEFAULTS["gpu-full"], "ssm_init": 0.0}}
     _ablation: dict[str, Any] = {}
 
     def __init_subclass__(cls, **kwargs):
@@ -75,6 +82,8 @@ class DHDiff(Generator):
         self.fallback_masks: dict[str, torch.Tensor] = {}
         self.train_losses: list[float] = []
         self.resumed_from = 0
+        self.schedule: dict | None = None  # the pretrained backbone's noise schedule (None: ours)
+        self._bar = None
 
     # ------------------------------------------------------------------ building
     @property
@@ -82,6 +91,9 @@ class DHDiff(Generator):
         return torch.device(self.context.device)
 
     def _build(self, vocab: Sequence[str], seed: int) -> None:
+        if self.params.pretrained:
+            self._build_pretrained(seed)
+            return
         p = self.params
         spec = spec_from(p)
         self.codec = Codec(p.pretrained_path, p.resolution, p.patch).to(self.device)
@@ -97,6 +109,28 @@ class DHDiff(Generator):
                                         mask_channels=self.codec.mask_channels,
                                         dda=p.dda, ssm=p.ssm, ssm_init=p.ssm_init, gate_init=p.gate_init,
                                         prompt_encoder=encoder)
+        self.model.to(self.device)
+
+    def _build_pretrained(self, seed: int) -> None:
+        """The helix on a pretrained SD UNet: its VAE as the codec (mask: lossless space-to-depth fold),
+        its CLIP text encoder for the prompts, its noise schedule and prediction type."""
+        p = self.params
+        if p.pretrained_path or p.text_encoder_path:
+            raise ValueError(f"{self.name}: pretrained= brings its own VAE and text encoder; "
+                             "unset pretrained_path and text_encoder_path")
+        self.schedule, prediction = sd.load_schedule(p.pretrained)
+        self.params = p = p.model_copy(update={"prediction": prediction})
+        self.codec = Codec(vae=sd.load_vae(p.pretrained), resolution=p.resolution, mask_patch=True).to(self.device)
+        tokenizer, text_model = sd.load_text_parts(p.pretrained)
+        self.text_encoder = ClipPromptEncoder(tokenizer=tokenizer, model=text_model).to(self.device)
+        unet = sd.load_unet(p.pretrained)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            sd.prepare_finetune(unet, finetune=p.finetune, lora_rank=p.lora_rank,
+                                gradient_checkpointing=p.gradient_checkpointing)
+            self.model = HelixDiffusion(spec_from(p), sample_size=self.codec.latent_size, channels=self.codec.channels,
+                                        mask_channels=self.codec.mask_channels, dda=p.dda, ssm=p.ssm,
+                                        ssm_init=p.ssm_init, gate_init=p.gate_init, prompt_encoder=None, unet=unet)
         self.model.to(self.device)
 
     def _context(self, prompts: Sequence[str | None]) -> torch.Tensor:
@@ -118,13 +152,14 @@ class DHDiff(Generator):
                                for d in self.defect_types}
         prompt_of = {c: prompt_for(self.context.category, c) for c in set(labels)}
         self._build(TokenPromptEncoder.vocab_for(list(prompt_of.values())), seed)
+        p = self.params  # the pretrained path takes `prediction` from the checkpoint
         dev = self.device
         with torch.no_grad():
             latents = torch.cat([self.codec.encode(images[i:i + 32].to(dev)) for i in range(0, len(images), 32)])
         masks = masks.to(dev)
         f = self.codec.factor
         sampler = BalancedSampler(labels)
-        alphas = make_train_scheduler().alphas_cumprod.to(dev)
+        alphas = make_train_scheduler(self.schedule).alphas_cumprod.to(dev)
         T = len(alphas)
 
         def step_loss(model, rng: TrainRng) -> torch.Tensor:
@@ -149,12 +184,13 @@ class DHDiff(Generator):
             target_m = training_target(m0, e_m, a, p.prediction)
             return (w * (pred_img - target_img) ** 2).mean() + p.mask_loss_weight * F.mse_loss(pred_m, target_m)
 
-        fp = fingerprint(self.name, p.model_dump(exclude={"steps", *SAMPLING_KEYS, "background_blend_from", "second_pass"}), seed, self.context.category, labels, images.numpy(),
-                         masks.cpu().numpy())
+        fp = fingerprint(self.name, fingerprint_params(p, {"steps", *SAMPLING_KEYS, "background_blend_from", "second_pass"}),
+                         seed, self.context.category, labels, images.numpy(), masks.cpu().numpy())
         ckpt = Path(self.context.work_dir) / "checkpoints" / f"{self.name}-{fp}.pt" if p.checkpoint_every else None
         result = train_loop(self.model, step_loss, steps=p.steps, lr=p.lr, seed=seed, ema_decay=p.ema_decay,
                             checkpoint_path=ckpt, checkpoint_every=p.checkpoint_every, run_fingerprint=fp,
-                            show_progress=self.context.show_progress, desc=self.name)
+                            show_progress=self.context.show_progress, desc=self.name,
+                            trainable_only=bool(p.pretrained))
         self.train_losses = result.losses
         self.resumed_from = result.resumed_from
 
@@ -164,7 +200,7 @@ class DHDiff(Generator):
                  mask_guidance: float, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """One batch: canvases (b,3,R,R) in [-1,1] → (images (b,3,R,R), mask logits (b,1,R,R))."""
         p, codec, dev = self.params, self.codec, self.device
-        solver = make_solver(p.solver, p.sample_steps, codec.clip, p.prediction)
+        solver = make_solver(p.solver, p.sample_steps, codec.clip, p.prediction, self.schedule)
         C, r, b = codec.channels, codec.latent_size, canvases.shape[0]
         z_canvas = codec.encode(canvases.to(dev))
         x = torch.randn((b, C + codec.mask_channels, r, r), generator=gen).to(dev)
@@ -191,6 +227,8 @@ class DHDiff(Generator):
             m0 = x0_from_output(solver, xm, e_m, t).clamp(-1, 1)
             est = ((codec.decode_mask(m0) + 1) / 2).clamp(0, 1)
             x = solver.step(torch.cat([e_i, e_m], dim=1), t, x).prev_sample
+            if self._bar is not None:
+                self._bar.update(b)
         images = codec.decode(x[:, :C])
         logits = codec.decode_mask(x[:, C:])
         if n_guided == len(steps):
@@ -227,6 +265,17 @@ class DHDiff(Generator):
         is the given mask; < 1, e.g. for a rough sketch: the model refines it). With ``window < 1`` each
         anomaly is drawn in a window placed where a real mask of its type (or the given mask) lies."""
         check_sample_request(self.name, self.model is not None, defect_type, self.defect_types, masks)
+        p = self.params
+        passes = 1 if not p.second_pass or (masks is not None and mask_guidance >= 1.0) else 2
+        self._bar = sampling_bar(n * p.sample_steps * passes, f"{self.name}: sampling", self.context.show_progress)
+        try:
+            return self._sample(n, normal_images, defect_type, seed, masks, mask_guidance)
+        finally:
+            self._bar.close()
+            self._bar = None
+
+    def _sample(self, n: int, normal_images: Sequence[np.ndarray], defect_type: str | None, seed: int,
+                masks: Sequence[np.ndarray] | None, mask_guidance: float) -> list[AnomalyPair]:
         p, R = self.params, self.params.resolution
         L = load_side(R, p.window)
         rng, gen, canvas_idx, types = plan_samples(normal_images, n, defect_type, self.defect_types, seed)
@@ -263,6 +312,7 @@ class DHDiff(Generator):
                     canv[empty] = crop(canv_load[empty], [boxes[j] for j in empty], R)
                     fb_guide = crop(torch.stack(real), [boxes[j] for j in empty], R)
                     fb_mg = 1.0
+                self._bar.total += len(empty) * p.sample_steps
                 ri, rl = self._denoise(canv[empty], [prompts[j] for j in empty], fb_guide, fb_mg, gen)
                 imgs[empty], logits[empty] = ri, rl
             if p.second_pass and not exact_given:
@@ -284,9 +334,13 @@ class DHDiff(Generator):
         path = model_file(Path(path))
         path.parent.mkdir(parents=True, exist_ok=True)
         vocab = self.model.prompts.vocab if self.model.prompts is not None else []
+        state = self.model.state_dict()
+        if self.params.pretrained:  # the frozen pretrained weights are re-read from `pretrained`
+            keep = set(sd.trainable_names(self.model))
+            state = {k: v for k, v in state.items() if k in keep}
         torch.save({"format": FORMAT, "name": self.name, "params": self.params.model_dump(),
                     "category": self.context.category, "vocab": vocab, "defect_types": self.defect_types,
-                    "fallback_masks": self.fallback_masks, "state_dict": self.model.state_dict()}, path)
+                    "fallback_masks": self.fallback_masks, "state_dict": state}, path)
 
     def load(self, path: Path) -> None:
         path = model_file(Path(path))
@@ -295,11 +349,14 @@ class DHDiff(Generator):
         blob = torch.load(path, map_location="cpu", weights_only=True)
         if blob.get("format") != FORMAT:
             raise ValueError(f"{path}: not a {FORMAT} file (format {blob.get('format')!r}); save it with {self.name}")
-        self.params = self.params.model_copy(update={k: blob["params"][k] for k in ARCH_KEYS})
+        self.params = self.params.model_copy(update={k: blob["params"][k] for k in ARCH_KEYS if k in blob["params"]})
         self.defect_types = list(blob["defect_types"])
         self.fallback_masks = dict(blob["fallback_masks"])
         self._build([w for w in blob["vocab"]], seed=0)
-        self.model.load_state_dict(blob["state_dict"])
+        if self.params.pretrained:
+            sd.load_trainable(self.model, blob["state_dict"], str(path))
+        else:
+            self.model.load_state_dict(blob["state_dict"])
         self.model.eval()
 
 

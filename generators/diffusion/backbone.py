@@ -69,10 +69,15 @@ class PromptedUNet(nn.Module):
     """A plain prompt-conditioned UNet (the two-stage baseline's mask and inpainting models)."""
 
     def __init__(self, spec: BackboneSpec, *, sample_size: int, in_channels: int, out_channels: int,
-                 prompt_encoder: "TokenPromptEncoder | None"):
+                 prompt_encoder: "TokenPromptEncoder | None", unet=None):
         super().__init__()
-        self.unet = make_unet(spec, sample_size=sample_size, in_channels=in_channels, out_channels=out_channels,
-                              num_domains=None)
+        if unet is None:
+            unet = make_unet(spec, sample_size=sample_size, in_channels=in_channels, out_channels=out_channels,
+                             num_domains=None)
+        elif (unet.conv_in.in_channels, unet.conv_out.out_channels) != (in_channels, out_channels):
+            raise ValueError(f"pretrained UNet takes {unet.conv_in.in_channels} → {unet.conv_out.out_channels} "
+                             f"channels, expected {in_channels} → {out_channels}; adapt its conv_in/conv_out first")
+        self.unet = unet
         self.prompts = prompt_encoder
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
@@ -142,8 +147,13 @@ class TokenPromptEncoder(nn.Module):
 class ClipPromptEncoder(nn.Module):
     """A frozen CLIP text encoder read from a local folder (optional `transformers` dependency)."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str | None = None, *, tokenizer=None, model=None):
         super().__init__()
+        if model is not None:  # the pretrained backbone's own (generators/diffusion/pretrained.py)
+            self.tokenizer, self.model = tokenizer, model
+            self.model.requires_grad_(False).eval()
+            self.dim = int(self.model.config.hidden_size)
+            return
         try:
             from transformers import CLIPTextModel, CLIPTokenizer
         except ImportError:
@@ -187,12 +197,19 @@ class Codec(nn.Module):
     (> 0 = foreground).
     """
 
-    def __init__(self, pretrained_path: str | None = None, resolution: int = 64, patch: int = 1):
+    def __init__(self, pretrained_path: str | None = None, resolution: int = 64, patch: int = 1, *,
+                 vae=None, mask_patch: bool = False):
         super().__init__()
         self.pretrained_path = pretrained_path
         self.vae = None
         self.patch = 1
-        if pretrained_path:
+        # mask_patch (the pretrained-backbone path): the mask is space-to-depth folded to the latent
+        # grid (f×f sub-pixels → f² channels), lossless, instead of area-pooled to one channel
+        self.mask_patch = bool(mask_patch)
+        if vae is not None:
+            self.vae = vae
+            self.vae.requires_grad_(False).eval()
+        elif pretrained_path:
             from diffusers import AutoencoderKL
 
             try:
@@ -221,7 +238,9 @@ class Codec(nn.Module):
 
     @property
     def mask_channels(self) -> int:
-        return self.patch**2 if self.vae is None else 1
+        if self.vae is None:
+            return self.patch**2
+        return self.factor**2 if self.mask_patch else 1
 
     @property
     def factor(self) -> int:
@@ -249,10 +268,14 @@ class Codec(nn.Module):
         m = masks * 2 - 1
         if self.vae is None:
             return F.pixel_unshuffle(m, self.patch) if self.patch > 1 else m
+        if self.mask_patch:
+            return F.pixel_unshuffle(m, self.factor)
         return F.avg_pool2d(m, self.factor)
 
     def decode_mask(self, m: torch.Tensor) -> torch.Tensor:
         """(N,mask_channels,r,r) → (N,1,R,R) logit map (> 0 = foreground)."""
         if self.vae is None:
             return F.pixel_shuffle(m, self.patch) if self.patch > 1 else m
+        if self.mask_patch:
+            return F.pixel_shuffle(m, self.factor)
         return F.interpolate(m, scale_factor=self.factor, mode="bilinear", align_corners=False)

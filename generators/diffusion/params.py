@@ -18,6 +18,12 @@ class DiffusionParams(PluginParams):
     cross_attention_dim: int = 64
     pretrained_path: str | None = None  # local Stable Diffusion (or VAE) folder → latent space
     text_encoder_path: str | None = None  # local CLIP text encoder folder (needs transformers)
+    # a pretrained Stable Diffusion backbone (hub id or local diffusers folder): its UNet, VAE, CLIP
+    # text encoder and noise schedule replace the from-scratch UNet (generators/diffusion/pretrained.py)
+    pretrained: str | None = None
+    finetune: Literal["lora", "full"] = "lora"  # pretrained only: LoRA adapters (peft) or every UNet weight
+    lora_rank: int = 8
+    gradient_checkpointing: bool = True  # pretrained only: recompute activations (memory for time)
     prediction: Literal["epsilon", "sample", "v_prediction"] = "sample"  # what the UNet outputs
     steps: int = 300
     batch_size: int = 6
@@ -37,15 +43,36 @@ class DiffusionParams(PluginParams):
 #: params that only change sampling: a training checkpoint stays valid when they change
 SAMPLING_KEYS: tuple[str, ...] = ("guidance_scale", "solver", "sample_steps", "sample_batch", "max_resample")
 
+#: params of the pretrained-backbone path; left out of a run's fingerprint while `pretrained` is
+#: unset, so checkpoints written before they existed keep resuming
+PRETRAINED_KEYS: tuple[str, ...] = ("pretrained", "finetune", "lora_rank", "gradient_checkpointing")
+
 #: the params that fix a network's shape: a saved model brings its own values of these
 ARCH_KEYS: tuple[str, ...] = ("resolution", "patch", "block_channels", "attention_levels", "layers_per_block",
-                              "attention_heads", "cross_attention_dim", "pretrained_path", "text_encoder_path", "prediction")
+                              "attention_heads", "cross_attention_dim", "pretrained_path", "text_encoder_path", "prediction",
+                              "pretrained", "finetune", "lora_rank")
+
+
+def fingerprint_params(params: DiffusionParams, exclude: set[str]) -> dict[str, Any]:
+    """The params a training checkpoint is keyed by (see PRETRAINED_KEYS)."""
+    if params.pretrained is None:
+        exclude = exclude | set(PRETRAINED_KEYS)
+    return params.model_dump(exclude=exclude)
+
+
+def saved_arch(saved: dict[str, Any]) -> dict[str, Any]:
+    """The ARCH_KEYS of a saved model's params (files from before a key existed lack it: default)."""
+    return {k: saved[k] for k in ARCH_KEYS if k in saved}
 
 PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
     # fg_loss_weight 20: defects cover < 1 % of an image; at weight 1 a CPU budget learns the
     # background and paints near-normal content inside the mask (docs/dhdiff.md, measured)
     "cpu-quick": {"fg_loss_weight": 20.0},
     "gpu-full": {
+        # SD 1.5 + LoRA, as DualAnoDiff; the from-scratch sizes below apply with pretrained: null
+        "pretrained": "stable-diffusion-v1-5/stable-diffusion-v1-5",
+        "finetune": "lora",
+        "lora_rank": 8,
         "resolution": 256,
         "patch": 1,
         "prediction": "epsilon",
@@ -54,7 +81,7 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "layers_per_block": 2,
         "attention_heads": 8,
         "cross_attention_dim": 256,
-        "steps": 20000,
+        "steps": 5000,  # LoRA on a pretrained backbone (from scratch, pretrained: null, wants ~20000)
         "batch_size": 16,
         "lr": 1e-4,
         "ema_decay": 0.9999,

@@ -13,11 +13,19 @@ import torch.nn.functional as F
 TRAIN_TIMESTEPS = 1000
 
 
-def make_train_scheduler():
-    """The forward (noising) process every model here is trained with (cosine schedule)."""
+def _schedule(schedule: dict | None) -> dict:
+    """Noise-schedule kwargs: ours (cosine) unless a pretrained backbone brings its own."""
+    if schedule is None:
+        return dict(num_train_timesteps=TRAIN_TIMESTEPS, beta_schedule="squaredcos_cap_v2")
+    return dict(schedule)
+
+
+def make_train_scheduler(schedule: dict | None = None):
+    """The forward (noising) process a model is trained with: cosine for our own UNets, the
+    checkpoint's schedule (`generators.diffusion.pretrained.load_schedule`) for a pretrained one."""
     from diffusers import DDPMScheduler
 
-    return DDPMScheduler(num_train_timesteps=TRAIN_TIMESTEPS, beta_schedule="squaredcos_cap_v2", clip_sample=False)
+    return DDPMScheduler(**_schedule(schedule), clip_sample=False)
 
 
 def training_target(x0: torch.Tensor, eps: torch.Tensor, alpha_bar: torch.Tensor, prediction: str) -> torch.Tensor:
@@ -31,7 +39,8 @@ def training_target(x0: torch.Tensor, eps: torch.Tensor, alpha_bar: torch.Tensor
     raise ValueError(f"unknown prediction type '{prediction}'; use epsilon, sample or v_prediction")
 
 
-def make_solver(name: str, steps: int, clip: float | None = 1.0, prediction: str = "epsilon"):
+def make_solver(name: str, steps: int, clip: float | None = 1.0, prediction: str = "epsilon",
+                schedule: dict | None = None):
     """A few-step diffusers solver on the training schedule: ``ddim`` or ``dpm`` (DPM-Solver++).
 
     `clip` bounds the solver's x0 estimates to [-clip, clip] (pixel data lives in [-1, 1]); the
@@ -40,7 +49,7 @@ def make_solver(name: str, steps: int, clip: float | None = 1.0, prediction: str
     """
     from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 
-    cfg = dict(num_train_timesteps=TRAIN_TIMESTEPS, beta_schedule="squaredcos_cap_v2", prediction_type=prediction)
+    cfg = dict(**_schedule(schedule), prediction_type=prediction)
     if name == "ddim":
         solver = DDIMScheduler(**cfg, clip_sample=clip is not None, clip_sample_range=clip or 1.0,
                                set_alpha_to_one=False)
@@ -113,6 +122,13 @@ def composite_full_size(canvas: np.ndarray, generated: torch.Tensor, mask_small:
             raise ValueError("composite_full_size: the given mask reaches outside the generated window")
     image = np.where(mask[..., None], big, canvas).astype(np.uint8)
     return image, mask
+
+
+def sampling_bar(total: int, desc: str, enabled: bool):
+    """A tqdm bar over solver steps × images (a sampling stage can take minutes on a GPU too)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="img·step", disable=not enabled, leave=False)
 
 
 def pick_canvases(normal_images: Sequence[np.ndarray], n: int, rng: np.random.Generator) -> list[int]:

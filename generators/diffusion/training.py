@@ -72,12 +72,15 @@ def train_loop(
     run_fingerprint: str = "",
     show_progress: bool = True,
     desc: str = "train",
+    trainable_only: bool = False,
 ) -> TrainResult:
     """Train `model` for `steps` optimiser steps, then copy the EMA weights into it.
 
     With `checkpoint_path`, the state (weights, EMA, optimiser, RNG, losses) is written every
     `checkpoint_every` steps and at the end; a later call with the same `run_fingerprint`
-    resumes from it (and a finished run is restored without training again).
+    resumes from it (and a finished run is restored without training again). `trainable_only`
+    (a pretrained backbone): checkpoints hold the trainable tensors only, not gigabytes of frozen
+    pretrained weights that are re-read from the checkpoint source anyway.
     """
     from diffusers.training_utils import EMAModel
     from tqdm.auto import tqdm
@@ -91,7 +94,7 @@ def train_loop(
     if checkpoint_path is not None and Path(checkpoint_path).is_file():
         ckpt = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
         if ckpt.get("fingerprint") == run_fingerprint and ckpt.get("step", 0) <= steps:
-            model.load_state_dict(ckpt["model"])
+            model.load_state_dict(ckpt["model"], strict=not trainable_only)
             opt.load_state_dict(ckpt["optimizer"])
             ema.load_state_dict(ckpt["ema"])
             rng.set_state(ckpt["rng"])
@@ -104,7 +107,7 @@ def train_loop(
         Path(checkpoint_path).parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(str(checkpoint_path) + ".tmp")
         torch.save(
-            {"fingerprint": run_fingerprint, "step": step, "model": model.state_dict(),
+            {"fingerprint": run_fingerprint, "step": step, "model": _model_state(model, trainable_only),
              "optimizer": opt.state_dict(), "ema": ema.state_dict(), "rng": rng.state(),
              "losses": result.losses},
             tmp,
@@ -134,6 +137,14 @@ def train_loop(
     ema.copy_to(params)
     model.eval()
     return result
+
+
+def _model_state(model: nn.Module, trainable_only: bool) -> dict[str, torch.Tensor]:
+    state = model.state_dict()
+    if not trainable_only:
+        return state
+    keep = {n for n, p in model.named_parameters() if p.requires_grad}
+    return {k: v for k, v in state.items() if k in keep}
 
 
 # ----------------------------------------------------------------------------- data helpers

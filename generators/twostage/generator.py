@@ -21,11 +21,12 @@ import torch.nn.functional as F
 from generators.base import AnomalyPair, Generator
 from generators.diffusion.backbone import BackboneSpec, ClipPromptEncoder, Codec, PromptedUNet, TokenPromptEncoder, \
     prompt_for, spec_from
-from generators.diffusion.params import ARCH_KEYS, PROFILE_DEFAULTS, DiffusionParams
+from generators.diffusion import pretrained as sd
+from generators.diffusion.params import ARCH_KEYS, PROFILE_DEFAULTS, DiffusionParams, fingerprint_params
 from generators.diffusion.sampling import (
     check_sample_request, plan_samples,
     composite_full_size, dilate, fallback_mask, make_solver, make_train_scheduler, model_file, noised,
-    training_target,
+    sampling_bar, training_target,
 )
 from generators.diffusion.training import (
     BalancedSampler, TrainRng, fingerprint, images_to_tensor, masks_to_tensor, random_flips, train_loop,
@@ -47,6 +48,7 @@ class TwoStage(Generator):
     Params = TwoStageParams
     needs_real_anomalies = True
     conditions_on_defect_type = True
+    keeps_canvas_outside_mask = True
     profile_defaults: dict[str, dict[str, Any]] = PROFILE_DEFAULTS
 
     def __init__(self, params, context):
@@ -58,12 +60,24 @@ class TwoStage(Generator):
         self.defect_types: list[str] = []
         self.fallback_masks: dict[str, torch.Tensor] = {}
         self.train_losses: dict[str, list[float]] = {}
+        self.schedule: dict | None = None  # the pretrained backbone's noise schedule (None: ours)
+        self._bar = None
 
     @property
     def device(self) -> torch.device:
         return torch.device(self.context.device)
 
+    def _paint_mask(self, masks: torch.Tensor) -> torch.Tensor:
+        """The mask as the inpainting model's input: on a pretrained backbone SD-inpainting's layout
+        (one {0,1} channel on the latent grid, max-pooled so thin defects stay), else the codec's."""
+        if self.params.pretrained:
+            return F.adaptive_max_pool2d(masks, self.codec.latent_size)
+        return self.codec.encode_mask(masks)
+
     def _build(self, vocab: Sequence[str], seed: int) -> None:
+        if self.params.pretrained:
+            self._build_pretrained(seed)
+            return
         p = self.params
         spec = spec_from(p)
         self.codec = Codec(p.pretrained_path, p.resolution, p.patch).to(self.device)
@@ -77,6 +91,42 @@ class TwoStage(Generator):
             self.mask_model = PromptedUNet(spec, sample_size=r, in_channels=M, out_channels=M, prompt_encoder=enc())
             self.paint_model = PromptedUNet(spec, sample_size=r, in_channels=2 * C + M, out_channels=C,
                                             prompt_encoder=enc())
+        self.mask_model.to(self.device)
+        self.paint_model.to(self.device)
+
+    def _build_pretrained(self, seed: int) -> None:
+        """Both stages on the pretrained SD UNet (two copies, each LoRA- or fully fine-tuned): stage 1
+        with its own conv_in/conv_out for the space-to-depth mask; stage 2 with conv_in widened to
+        ``[noisy latent, mask, masked-canvas latent]`` (SD-inpainting's 9 channels; the new inputs
+        zero-initialised, so it starts as the pretrained UNet; an inpainting checkpoint fits as is)."""
+        p = self.params
+        if p.pretrained_path or p.text_encoder_path:
+            raise ValueError(f"{self.name}: pretrained= brings its own VAE and text encoder; "
+                             "unset pretrained_path and text_encoder_path")
+        self.schedule, prediction = sd.load_schedule(p.pretrained)
+        self.params = p = p.model_copy(update={"prediction": prediction})
+        self.codec = Codec(vae=sd.load_vae(p.pretrained), resolution=p.resolution, mask_patch=True).to(self.device)
+        tokenizer, text_model = sd.load_text_parts(p.pretrained)
+        self.text_encoder = ClipPromptEncoder(tokenizer=tokenizer, model=text_model).to(self.device)
+        C, M, r = self.codec.channels, self.codec.mask_channels, self.codec.latent_size
+        spec = spec_from(p)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            mask_unet, paint_unet = sd.load_unet(p.pretrained), sd.load_unet(p.pretrained)
+            for unet in (mask_unet, paint_unet):
+                sd.prepare_finetune(unet, finetune=p.finetune, lora_rank=p.lora_rank,
+                                    gradient_checkpointing=p.gradient_checkpointing)
+            cin, cout = mask_unet.conv_in, mask_unet.conv_out
+            mask_unet.conv_in = torch.nn.Conv2d(M, cin.out_channels, cin.kernel_size, cin.stride, cin.padding)
+            mask_unet.conv_out = sd.zero_conv_like(cout, cout.in_channels, M, keep=False)
+            if paint_unet.conv_in.in_channels != 2 * C + 1:
+                paint_unet.conv_in = sd.zero_conv_like(paint_unet.conv_in, 2 * C + 1, paint_unet.conv_in.out_channels,
+                                                       keep=True)
+            paint_unet.conv_in.requires_grad_(True)
+            self.mask_model = PromptedUNet(spec, sample_size=r, in_channels=M, out_channels=M, prompt_encoder=None,
+                                           unet=mask_unet)
+            self.paint_model = PromptedUNet(spec, sample_size=r, in_channels=2 * C + 1, out_channels=C,
+                                            prompt_encoder=None, unet=paint_unet)
         self.mask_model.to(self.device)
         self.paint_model.to(self.device)
 
@@ -96,11 +146,12 @@ class TwoStage(Generator):
                                for d in self.defect_types}
         prompt_of = {c: prompt_for(self.context.category, c) for c in set(labels)}
         self._build(TokenPromptEncoder.vocab_for(list(prompt_of.values())), seed)
+        p = self.params  # the pretrained path takes `prediction` from the checkpoint
         codec = self.codec
         with torch.no_grad():
             latents = torch.cat([codec.encode(images[i:i + 32].to(dev)) for i in range(0, len(images), 32)])
         real_masks = real_masks.to(dev)
-        alphas = make_train_scheduler().alphas_cumprod.to(dev)
+        alphas = make_train_scheduler(self.schedule).alphas_cumprod.to(dev)
         T = len(alphas)
 
         def cond(prompts_of_items: list[str], rng: TrainRng) -> list[str | None]:
@@ -135,11 +186,11 @@ class TwoStage(Generator):
             masked = codec.encode(img * (1 - m))
             x_t, target, t = noisy(x0, rng)
             ctx = model.encode_prompts(cond([prompt_of[labels[i]] for i in idx.tolist()], rng), self.text_encoder)
-            pred = model(torch.cat([x_t, codec.encode_mask(m), masked], 1), t, ctx)
+            pred = model(torch.cat([x_t, self._paint_mask(m), masked], 1), t, ctx)
             w = 1 + p.fg_loss_weight * F.adaptive_max_pool2d(m, x0.shape[-1])
             return (w * (pred - target) ** 2).mean()
 
-        fp = fingerprint(self.name, p.model_dump(exclude={"steps"}), seed, self.context.category, labels,
+        fp = fingerprint(self.name, fingerprint_params(p, {"steps"}), seed, self.context.category, labels,
                          images.numpy(), real_masks.cpu().numpy())
         ckdir = Path(self.context.work_dir) / "checkpoints"
         self.train_losses = {}
@@ -148,7 +199,8 @@ class TwoStage(Generator):
                              ema_decay=p.ema_decay,
                              checkpoint_path=ckdir / f"{self.name}-{stage}-{fp}.pt" if p.checkpoint_every else None,
                              checkpoint_every=p.checkpoint_every, run_fingerprint=fp,
-                             show_progress=self.context.show_progress, desc=f"{self.name}:{stage}")
+                             show_progress=self.context.show_progress, desc=f"{self.name}:{stage}",
+                             trainable_only=bool(p.pretrained))
             self.train_losses[stage] = res.losses
 
     # ------------------------------------------------------------------ sample
@@ -166,12 +218,13 @@ class TwoStage(Generator):
     def _sample_masks(self, prompts: Sequence[str], gen: torch.Generator) -> torch.Tensor:
         """Stage 1: mask logits (b,1,R,R)."""
         p, codec, dev = self.params, self.codec, self.device
-        solver = make_solver(p.solver, p.sample_steps, codec.clip, p.prediction)
+        solver = make_solver(p.solver, p.sample_steps, codec.clip, p.prediction, self.schedule)
         cfg = p.guidance_scale != 1.0
         ctx = self._ctx(self.mask_model, prompts, cfg)
         x = torch.randn((len(prompts), codec.mask_channels, codec.latent_size, codec.latent_size), generator=gen).to(dev)
         for t in solver.timesteps:
             x = solver.step(self._guided_eps(self.mask_model, x, t, ctx, cfg), t, x).prev_sample
+            self._tick(len(prompts))
         return codec.decode_mask(x).cpu()
 
     @torch.no_grad()
@@ -179,11 +232,11 @@ class TwoStage(Generator):
                  gen: torch.Generator) -> torch.Tensor:
         """Stage 2: images (b,3,R,R) painted inside `masks` (b,1,R,R) on `canvases`."""
         p, codec, dev = self.params, self.codec, self.device
-        solver = make_solver(p.solver, p.sample_steps, codec.clip, p.prediction)
+        solver = make_solver(p.solver, p.sample_steps, codec.clip, p.prediction, self.schedule)
         cfg = p.guidance_scale != 1.0
         canvases, masks = canvases.to(dev), masks.to(dev)
         z_canvas = codec.encode(canvases)
-        cond = torch.cat([codec.encode_mask(masks), codec.encode(canvases * (1 - masks))], 1)
+        cond = torch.cat([self._paint_mask(masks), codec.encode(canvases * (1 - masks))], 1)
         keep = dilate(F.adaptive_max_pool2d(masks, codec.latent_size), 1)
         ctx = self._ctx(self.paint_model, prompts, cfg)
         x = torch.randn(z_canvas.shape, generator=gen).to(dev)
@@ -191,13 +244,29 @@ class TwoStage(Generator):
             x = keep * x + (1 - keep) * noised(solver, z_canvas, t, gen)
             eps = self._guided_eps(self.paint_model, torch.cat([x, cond], 1), t, ctx, cfg)
             x = solver.step(eps, t, x).prev_sample
+            self._tick(len(prompts))
         return codec.decode(x).cpu()
+
+    def _tick(self, images: int) -> None:
+        if self._bar is not None:
+            self._bar.update(images)
 
     def sample(self, n: int, *, normal_images: Sequence[np.ndarray], defect_type: str | None = None, seed: int,
                masks: Sequence[np.ndarray] | None = None) -> list[AnomalyPair]:
         """`n` pairs on the given canvases; with `masks` (HxW bool, cycled) stage 1 is skipped and
         the anomaly is painted inside exactly those masks."""
         check_sample_request(self.name, self.mask_model is not None, defect_type, self.defect_types, masks)
+        stages = 1 if masks is not None else 2
+        self._bar = sampling_bar(n * self.params.sample_steps * stages, f"{self.name}: sampling",
+                                 self.context.show_progress)
+        try:
+            return self._sample(n, normal_images, defect_type, seed, masks)
+        finally:
+            self._bar.close()
+            self._bar = None
+
+    def _sample(self, n: int, normal_images: Sequence[np.ndarray], defect_type: str | None, seed: int,
+                masks: Sequence[np.ndarray] | None) -> list[AnomalyPair]:
         p, R = self.params, self.params.resolution
         rng, gen, canvas_idx, types = plan_samples(normal_images, n, defect_type, self.defect_types, seed)
         pairs: list[AnomalyPair] = []
@@ -215,6 +284,7 @@ class TwoStage(Generator):
                     if not empty:
                         break
                     if attempt < p.max_resample:
+                        self._bar.total += len(empty) * p.sample_steps
                         small[empty] = (self._sample_masks([prompts[j] for j in empty], gen) > 0).float()
                     else:
                         small[empty] = torch.stack([fallback_mask(self.fallback_masks[types[sl[j]]], rng) for j in empty])
@@ -233,9 +303,17 @@ class TwoStage(Generator):
         path = model_file(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         vocab = self.mask_model.prompts.vocab if self.mask_model.prompts is not None else []
+
+        def state(model) -> dict[str, torch.Tensor]:
+            full = model.state_dict()
+            if not self.params.pretrained:
+                return full
+            keep = set(sd.trainable_names(model))  # the frozen pretrained weights are re-read from `pretrained`
+            return {k: v for k, v in full.items() if k in keep}
+
         torch.save({"format": FORMAT, "params": self.params.model_dump(), "category": self.context.category,
                     "vocab": vocab, "defect_types": self.defect_types, "fallback_masks": self.fallback_masks,
-                    "mask_model": self.mask_model.state_dict(), "paint_model": self.paint_model.state_dict()}, path)
+                    "mask_model": state(self.mask_model), "paint_model": state(self.paint_model)}, path)
 
     def load(self, path: Path) -> None:
         path = model_file(path)
@@ -244,11 +322,14 @@ class TwoStage(Generator):
         blob = torch.load(path, map_location="cpu", weights_only=True)
         if blob.get("format") != FORMAT:
             raise ValueError(f"{path}: not a {FORMAT} file (format {blob.get('format')!r}); save it with {self.name}")
-        self.params = self.params.model_copy(update={k: blob["params"][k] for k in ARCH_KEYS})
+        self.params = self.params.model_copy(update={k: blob["params"][k] for k in ARCH_KEYS if k in blob["params"]})
         self.defect_types = list(blob["defect_types"])
         self.fallback_masks = dict(blob["fallback_masks"])
         self._build(list(blob["vocab"]), seed=0)
-        self.mask_model.load_state_dict(blob["mask_model"])
-        self.paint_model.load_state_dict(blob["paint_model"])
+        for key, model in (("mask_model", self.mask_model), ("paint_model", self.paint_model)):
+            if self.params.pretrained:
+                sd.load_trainable(model, blob[key], f"{path} ({key})")
+            else:
+                model.load_state_dict(blob[key])
         self.mask_model.eval()
         self.paint_model.eval()

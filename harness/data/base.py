@@ -1,28 +1,5 @@
-"""The dataset-adapter contract: a dataset root → one sample table per category."""
+"""Stable import path for dataset adapters: the contract is `harness.core.dataset`."""
 
-from __future__ import annotations
+from harness.core.dataset import DatasetAdapter
 
-from abc import ABC, abstractmethod
-from pathlib import Path
-from typing import Any
-
-import pandas as pd
-
-from harness.plugin import Plugin
-
-
-class DatasetAdapter(Plugin, ABC):
-    """Base class of dataset adapters (register subclasses in `DATASETS`)."""
-
-    def __init__(self, root: Path | None, params: dict[str, Any] | None = None, *, image_size: int = 128):
-        self.root = Path(root) if root is not None else None
-        self.params = self.resolve_params(params, "cpu-quick")
-        self.image_size = image_size
-
-    @abstractmethod
-    def categories(self) -> list[str]:
-        """Categories available under the root."""
-
-    @abstractmethod
-    def load(self, category: str) -> pd.DataFrame:
-        """The category's sample table (see `harness.data.table`), validated."""
+__all__ = ["DatasetAdapter"]

@@ -24,6 +24,8 @@ def require_root(root: Path | None, adapter: str, layout: str) -> Path:
     if root is None:
         raise DatasetError(f"{adapter}: no dataset root given; pass the folder that holds {layout}")
     root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise DatasetError(f"{root}: dataset root is a file, not a folder; set root to the folder that holds {layout}")
     if not root.is_dir():
         raise DatasetError(f"{root}: dataset root not found; {adapter} expects {layout}")
     return root
@@ -35,9 +37,18 @@ def require_dir(path: Path, layout: str) -> Path:
     return path
 
 
+#: files that mark a folder as bench's own output (a report, a run folder): never data
+BENCH_OUTPUT_MARKERS: tuple[tuple[str, ...], ...] = (("results.md", "cells.json"), (".bench.lock",), ("spec.json", "cells"))
+
+
+def is_bench_output(folder: Path) -> bool:
+    """Whether `folder` is a `bench report` or `bench run` output (its figure is no training image)."""
+    return any(all((folder / name).exists() for name in marker) for marker in BENCH_OUTPUT_MARKERS)
+
+
 def list_images(folder: Path) -> list[Path]:
-    """Image files directly in `folder`, sorted by name (hidden files skipped)."""
-    if not folder.is_dir():
+    """Image files directly in `folder`, sorted by name (hidden files and bench output folders skipped)."""
+    if not folder.is_dir() or is_bench_output(folder):
         return []
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS)
 
@@ -67,13 +78,13 @@ def check_files(table: pd.DataFrame) -> None:
 
 
 def check_deep(table: pd.DataFrame) -> None:
-    """Decode every pixel (slow on big datasets): catches truncated files headers miss."""
-    for path in [*table["image_path"], *(m for ms in table["mask_paths"] for m in ms)]:
-        try:
-            with Image.open(path) as img:
-                img.load()
-        except (UnidentifiedImageError, OSError) as exc:
-            raise DatasetError(f"{path}: unreadable image ({exc.__class__.__name__}); replace or remove the file") from None
+    """Decode every pixel (in parallel, cached by size + mtime): catches truncated files headers miss.
+
+    `bench run` does this for every table before anything runs (`harness.data.fingerprint`).
+    """
+    from harness.data.fingerprint import check_files_deep
+
+    check_files_deep(table)
 
 
 def build_table(rows: Iterable[dict[str, Any]], source: str, *, check: bool = True) -> pd.DataFrame:

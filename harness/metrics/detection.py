@@ -20,7 +20,7 @@ import pandas as pd
 from PIL import Image
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
-from detectors.base import Predictions
+from harness.core.detector import Predictions
 from harness.data.io import load_mask
 from harness.metrics.spro import Defect, aupro, saturation_pixels, spro
 

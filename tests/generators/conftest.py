@@ -75,3 +75,21 @@ def same_pairs():
 @pytest.fixture
 def source_canvas():
     return _source_canvas
+
+
+def _load_tiny_sd_module():
+    """tests/fixtures/tiny_sd.py by path (tests/ is not a package; --import-mode=importlib)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "fixtures" / "tiny_sd.py"
+    spec = importlib.util.spec_from_file_location("tiny_sd_fixture", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def tiny_sd(tmp_path_factory):
+    """A tiny, random Stable Diffusion folder (diffusers format): a code-path fixture, not a model."""
+    return str(_load_tiny_sd_module().write_tiny_sd(tmp_path_factory.mktemp("tiny-sd")))

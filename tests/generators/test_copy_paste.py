@@ -91,14 +91,6 @@ def test_sample_before_fit_is_a_clear_error(object_canvases):
         make().sample(1, normal_images=object_canvases, seed=0)
 
 
-def test_deterministic_for_a_seed(object_canvases, real_pairs, same_pairs):
-    gen = make()
-    gen.fit(object_canvases[2:], real_pairs, seed=0)
-    first = gen.sample(5, normal_images=object_canvases[2:], seed=7)
-    assert same_pairs(first, gen.sample(5, normal_images=object_canvases[2:], seed=7))
-    assert not same_pairs(first, gen.sample(5, normal_images=object_canvases[2:], seed=8))
-
-
 def test_declares_its_needs():
     cls = GENERATORS.get("copy-paste")
     assert cls.needs_real_anomalies and cls.conditions_on_defect_type

@@ -67,16 +67,6 @@ def test_scar_is_thin_and_scales_with_image_size(object_canvases):
     assert np.mean(areas256) > 4 * np.mean(areas)
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_deterministic_for_a_seed(name, object_canvases, same_pairs):
-    a, b = make(name), make(name)
-    a.fit(object_canvases, [], seed=0)
-    b.fit(object_canvases, [], seed=0)
-    first = a.sample(5, normal_images=object_canvases, seed=7)
-    assert same_pairs(first, b.sample(5, normal_images=object_canvases, seed=7))
-    assert not same_pairs(first, a.sample(5, normal_images=object_canvases, seed=8))
-
-
 def test_does_not_touch_global_rng(object_canvases):
     import torch
 

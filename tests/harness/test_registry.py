@@ -32,7 +32,7 @@ def test_duplicate_registration_is_refused():
 
 
 def test_entry_points_plug_in(monkeypatch):
-    import harness.registry as registry
+    import harness.core.registry as registry
 
     class FakeEP:
         name, value = "third-party", "pkg.mod:Gen"

@@ -16,12 +16,12 @@ from pathlib import Path
 import pandas as pd
 
 from harness.data.adapters.mvtec_loco import LAYOUT, load_loco_category, loco_categories
-from harness.data.base import DatasetAdapter
+from harness.core.dataset import DatasetAdapter
 from harness.data.builtin import BUILTIN_CATEGORIES, BUILTIN_VERSION, synthesize
 from harness.data.table import DatasetError
 from harness.data.validate import require_root
-from harness.plugin import PluginParams
-from harness.registry import DATASETS
+from harness.core.plugin import PluginParams
+from harness.core.registry import DATASETS
 
 
 def cache_root() -> Path:

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.data.base import DatasetAdapter
+from harness.core.dataset import DatasetAdapter
 from harness.data.table import DatasetError, sample_row
 from harness.data.validate import build_table, find_mask, list_images, require_root, seeded_pick
-from harness.plugin import PluginParams
-from harness.registry import DATASETS
+from harness.core.plugin import PluginParams
+from harness.core.registry import DATASETS
 
 LAYOUT = "<root>/<normal_dir>/*, <root>/<abnormal_dir>/[<defect>/]*, <root>/<mask_dir>/[<defect>/]<stem>.png (folder)"
 

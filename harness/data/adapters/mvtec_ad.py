@@ -22,11 +22,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.data.base import DatasetAdapter
+from harness.core.dataset import DatasetAdapter
 from harness.data.table import DatasetError, sample_row
 from harness.data.validate import build_table, find_mask, list_images, require_dir, require_root
-from harness.plugin import PluginParams
-from harness.registry import DATASETS
+from harness.core.plugin import PluginParams
+from harness.core.registry import DATASETS
 
 LAYOUT = "<root>/<category>/{train/good, test/good, test/<defect>, ground_truth/<defect>/<stem>_mask.png or <stem>.png} (MVTec AD)"
 

@@ -28,11 +28,11 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from harness.data.base import DatasetAdapter
+from harness.core.dataset import DatasetAdapter
 from harness.data.table import DatasetError
 from harness.data.validate import build_table, image_size, list_images, require_dir, require_root
-from harness.plugin import PluginParams
-from harness.registry import DATASETS
+from harness.core.plugin import PluginParams
+from harness.core.registry import DATASETS
 
 log = logging.getLogger(__name__)
 

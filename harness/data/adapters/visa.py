@@ -22,11 +22,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.data.base import DatasetAdapter
+from harness.core.dataset import DatasetAdapter
 from harness.data.table import DatasetError
 from harness.data.validate import build_table, require_root
-from harness.plugin import PluginParams
-from harness.registry import DATASETS
+from harness.core.plugin import PluginParams
+from harness.core.registry import DATASETS
 
 LAYOUT = "<root>/split_csv/1cls.csv (columns object,split,label,image,mask) and <root>/<object>/Data/{Images,Masks} (VisA)"
 CSV_COLUMNS = ("object", "split", "label", "image", "mask")

@@ -9,7 +9,7 @@ import torch
 from diffusers.models.attention_processor import Attention, AttnProcessor, AttnProcessor2_0
 
 from generators.diffusion.backbone import BackboneSpec, TokenPromptEncoder
-from generators.dhdiff.attention import HelixAttnProcessor, HelixState, install_helix_processors, token_grid
+from generators.dhdiff.attention import HelixAttnProcessor, HelixState, token_grid
 from generators.dhdiff.model import HelixDiffusion
 
 B, N, C, HEADS = 3, 16, 32, 4  # 16 tokens = a 4x4 grid

@@ -1,4 +1,4 @@
-"""Shared plumbing of the feature-based anomalib detectors (PatchCore, PaDiM, ...).
+"""The base of every detector trained by anomalib's Engine (PatchCore, PaDiM, DRAEM, GLASS, SuperSimpleNet).
 
 They all: take an ImageNet backbone (offline weights via `detectors.backbones`, never
 random features), normalise inputs the way that backbone was trained, train through

@@ -1,0 +1,61 @@
+"""The executor interface, and the choice of one by name."""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Protocol
+
+from harness.jobs import DetectJob, DetectResult, JobEnv, JobFailed
+
+if TYPE_CHECKING:
+    from harness.config import ExperimentSpec
+
+EXECUTORS = ("local", "ray")
+
+
+class ExecutorError(RuntimeError):
+    """An executor cannot start (Ray missing, cluster unreachable): one line saying what to do."""
+
+
+@dataclass(frozen=True)
+class JobCallbacks:
+    """The driver's side: told when a detect job starts (where the executor knows) and when it ends."""
+
+    started: Callable[[DetectJob], None]
+    done: Callable[[DetectJob, DetectResult | JobFailed], None]
+
+
+class Executor(Protocol):
+    name: str
+
+    def threads_per_job(self, requested: int | str | None) -> tuple[int, str] | None:
+        """Torch threads each job should use when the spec says `auto`; None = the driver decides."""
+
+    def run(self, spec: "ExperimentSpec", jobs: list[DetectJob], env: JobEnv, callbacks: JobCallbacks) -> None:
+        """Run `jobs` (each after the generate job it needs) and report each through `callbacks.done`."""
+
+
+def failure(exc: BaseException) -> JobFailed:
+    """A job's exception as the driver records it: first line for the summary, traceback for cells/failed/."""
+    if isinstance(exc, JobFailed):
+        return exc
+    msg = f"{type(exc).__name__}: {exc}"
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return JobFailed(msg, msg + "\n" + tb)
+
+
+def make_executor(name: str, **options: Any) -> Executor:
+    """`local` takes no options; `ray` takes address, gpus_per_job, cpus_per_job (see `RayExecutor`)."""
+    if name == "local":
+        if any(v is not None for v in options.values()):
+            given = ", ".join(f"--{k.replace('_', '-')}" for k, v in options.items() if v is not None)
+            raise ExecutorError(f"{given}: only for --executor ray")
+        from harness.executors.local import LocalExecutor
+
+        return LocalExecutor()
+    if name == "ray":
+        from harness.executors.ray_executor import RayExecutor
+
+        return RayExecutor(**{k: v for k, v in options.items() if v is not None})
+    raise ExecutorError(f"unknown executor '{name}'; choose from {', '.join(EXECUTORS)}")

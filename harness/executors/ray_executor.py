@@ -1,0 +1,148 @@
+"""The grid as Ray tasks: one machine's cores, or a cluster of GPU machines (docs/scaling.md).
+
+Every generate job is one task, every detect job one task that takes the generate task's
+object ref as its argument, so Ray itself starts a detect job only once its augmented set
+exists; we write no scheduler. A task asks for `cpus_per_job` CPUs and `gpus_per_job`
+GPUs (default: one where the spec's device is cuda). A worker that dies (killed, out of
+memory, node lost) has its task retried by Ray (`max_retries`); a job that raises is not
+retried (the same seed would raise again) but recorded as a failed cell, as locally.
+Jobs write their outputs themselves (shared storage on a cluster); the driver only logs
+what comes back to MLflow, so the tracking store has one writer.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from harness.augmented import AugmentedSet
+from harness.executors.base import ExecutorError, JobCallbacks, failure
+from harness.jobs import DetectJob, DetectResult, GenerateJob, JobEnv, JobFailed, run_detect, run_generate
+
+if TYPE_CHECKING:
+    from harness.config import ExperimentSpec
+
+#: how often Ray re-runs a task whose worker died before giving up on the cell
+MAX_RETRIES = 3
+
+
+def _enter(env: JobEnv, cwd: str) -> None:
+    """Make a worker process look like the driver: same working folder (relative run paths) and threads."""
+    import warnings
+
+    from harness.runtime import apply_threads, limit_malloc_arenas
+
+    # the deprecation notices `bench` silences in the driver (harness.cli.main), silenced here too
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(timm|anomalib)(\..*)?$")
+    if os.path.isdir(cwd):
+        os.chdir(cwd)
+    limit_malloc_arenas()
+    apply_threads(env.threads)
+
+
+def generate_task(spec: "ExperimentSpec", job: GenerateJob, env: JobEnv, cwd: str) -> AugmentedSet | JobFailed:
+    _enter(env, cwd)
+    try:
+        return run_generate(spec, job, env)
+    except Exception as exc:  # noqa: BLE001 - becomes the failure of every cell that needs it
+        return failure(exc)
+
+
+def detect_task(spec: "ExperimentSpec", job: DetectJob, aug: AugmentedSet | JobFailed | None, env: JobEnv,
+                cwd: str) -> DetectResult | JobFailed:
+    if isinstance(aug, JobFailed):
+        return aug
+    _enter(env, cwd)
+    try:
+        return run_detect(spec, job, aug, env)
+    except Exception as exc:  # noqa: BLE001 - recorded by the driver, the grid goes on
+        return failure(exc)
+
+
+class RayExecutor:
+    """`address`: None starts a local Ray sized to this machine; ``auto`` or ``HOST:PORT`` joins a cluster."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, gpus_per_job: float | None = None, cpus_per_job: float = 1,
+                 max_retries: int = MAX_RETRIES, num_cpus: int | None = None):
+        if cpus_per_job <= 0:
+            raise ExecutorError(f"--cpus-per-job: must be > 0, got {cpus_per_job}")
+        if gpus_per_job is not None and gpus_per_job < 0:
+            raise ExecutorError(f"--gpus-per-job: must be ≥ 0, got {gpus_per_job}")
+        self.address = address
+        self.gpus_per_job = gpus_per_job
+        self.cpus_per_job = cpus_per_job
+        self.max_retries = max_retries
+        self.num_cpus = num_cpus  # a local instance's size; None = every core
+
+    def threads_per_job(self, requested: int | str | None) -> tuple[int, str] | None:
+        """`auto` means one torch thread per CPU a job holds: jobs side by side must not oversubscribe."""
+        if requested not in (None, "auto"):
+            return None
+        n = max(1, int(self.cpus_per_job))
+        return n, f"ray: {n} per job (--cpus-per-job)"
+
+    def _init(self) -> Any:
+        try:
+            import ray
+        except ImportError:
+            raise ExecutorError("--executor ray needs Ray: pip install -e \".[ray]\"") from None
+        if ray.is_initialized():
+            return ray
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True,
+                                  "logging_level": "WARNING", "configure_logging": True}
+        if self.address is None:
+            from harness.runtime import available_cores
+
+            kwargs["num_cpus"] = self.num_cpus or available_cores()
+        try:
+            try:
+                ray.init(address=self.address, **kwargs)
+            except ConnectionError:
+                raise
+            except Exception:  # noqa: BLE001 - a local start waits 30 s for its raylet; a loaded box may miss that
+                if self.address is not None:
+                    raise
+                ray.shutdown()
+                ray.init(**kwargs)
+        except ConnectionError as exc:
+            raise ExecutorError(f"--address {self.address}: no Ray cluster there ({exc}); "
+                                "start one with `ray start --head` or drop --address") from None
+        except Exception as exc:  # noqa: BLE001 - e.g. "node timed out during startup" on an overloaded machine
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ExecutorError(f"Ray did not start ({first}); run again, or use --executor local") from None
+        return ray
+
+    def run(self, spec: "ExperimentSpec", jobs: list[DetectJob], env: JobEnv, callbacks: JobCallbacks) -> None:
+        ray = self._init()
+        gpus = self.gpus_per_job if self.gpus_per_job is not None else (1 if env.device.startswith("cuda") else 0)
+        options = {"num_cpus": self.cpus_per_job, "num_gpus": gpus, "max_retries": self.max_retries}
+        generate = ray.remote(generate_task).options(**options)
+        detect = ray.remote(detect_task).options(**options)
+        cwd = os.getcwd()
+        worker_env = JobEnv(env.run_dir, env.device, env.threads, show_progress=False)  # no bars from workers
+        spec_ref = ray.put(spec)
+        generated: dict[str, Any] = {}
+        running: dict[Any, DetectJob] = {}
+        for job in jobs:
+            aug_ref = None
+            if job.needs is not None:
+                if job.needs.id not in generated:
+                    generated[job.needs.id] = generate.remote(spec_ref, job.needs, worker_env, cwd)
+                aug_ref = generated[job.needs.id]
+            running[detect.remote(spec_ref, job, aug_ref, worker_env, cwd)] = job
+        pending = list(running)
+        try:
+            while pending:
+                finished, pending = ray.wait(pending, num_returns=1)
+                for ref in finished:
+                    job = running.pop(ref)
+                    try:
+                        result = ray.get(ref)
+                    except ray.exceptions.RayError as exc:  # worker died more than max_retries times, ...
+                        result = failure(exc)
+                    callbacks.done(job, result)
+        finally:
+            for ref in [*pending, *generated.values()]:  # Ctrl-C / driver error: nothing computes for no one
+                ray.cancel(ref, force=True)
