@@ -22,7 +22,7 @@ from pydantic import Field, model_validator
 from scipy import ndimage
 
 from generators.base import AnomalyPair, Generator
-from generators.placement import Placement, PlacementParams, check_canvases, sample_position
+from generators.placement import ObjectEstimate, Placement, PlacementParams, check_canvases, sample_position
 from harness.registry import GENERATORS
 
 
@@ -107,6 +107,10 @@ class CopyPaste(Generator):
                 arrays[f"origin_{k}"], arrays[f"type_{k}"] = np.array(origin), np.array(kind)
                 k += 1
         arrays["use_object"] = np.array(-1 if self._placement.use_object is None else int(self._placement.use_object))
+        est = self._placement.estimate
+        if est is not None and est.frequency is not None:  # the normal images' object, for canvases that do not split
+            arrays["object_frequency"], arrays["object_found_share"] = est.frequency, np.array(est.found_share)
+            arrays["object_n_images"] = np.array(est.n_images)
         np.savez(Path(path), count=np.array(k), **arrays)
 
     def load(self, path: Path) -> None:
@@ -117,6 +121,9 @@ class CopyPaste(Generator):
                 origin = tuple(int(v) for v in data[f"origin_{k}"])
                 cuts[str(data[f"type_{k}"])].append((data[f"patch_{k}"], data[f"mask_{k}"], origin))
             use_object = int(data["use_object"])
+            if "object_frequency" in data:
+                self._placement.estimate = ObjectEstimate(float(data["object_found_share"]), data["object_frequency"],
+                                                          int(data["object_n_images"]))
         self._cuts = dict(cuts)
         self._placement.use_object = None if use_object < 0 else bool(use_object)
 

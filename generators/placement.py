@@ -6,11 +6,10 @@ plate) teach a detector the wrong thing, so every baseline generator takes a
 foreground) or ``"auto"`` (object when a foreground is found that covers 5–95 % of the
 image, anywhere otherwise — textures have no foreground to find).
 
-The foreground is estimated per image without any model: the background colour is the
-median of the image's border frame, each pixel's (smoothed) colour distance to it is
-split with Otsu's threshold, and the split is accepted only when it is a real two-class
-split (the classes are far apart and the border itself is background). scikit-image's
-`threshold_otsu` and scipy's morphology do the work.
+The foreground is `harness.data.foreground`'s estimate (the one DH-Diff and the
+"mask on object" generation metric use): per canvas its own object/background split (border
+colour distance, Otsu), falling back to the set-level object mask fitted on the normal
+training images when a canvas does not split.
 """
 
 from __future__ import annotations
@@ -19,60 +18,13 @@ from dataclasses import dataclass
 from typing import Literal, Sequence
 
 import numpy as np
-from scipy import ndimage
-from skimage.filters import threshold_otsu
 
+from harness.data.foreground import (  # noqa: F401  (re-exported: the placement API names them)
+    MAX_COVERAGE, MIN_COVERAGE, ObjectEstimate, estimate_foreground, fit_object,
+)
 from harness.plugin import PluginParams
 
 PlacementMode = Literal["auto", "anywhere", "object"]
-
-#: A foreground covering less or more of the image than this is no usable object.
-MIN_COVERAGE, MAX_COVERAGE = 0.05, 0.95
-#: Minimum gap (0–255 colour distance) between the mean foreground and mean background distance.
-MIN_CLASS_GAP = 25.0
-#: Share of the border frame that must fall in the background class.
-MIN_BORDER_BACKGROUND = 0.8
-
-
-def estimate_foreground(image: np.ndarray) -> np.ndarray | None:
-    """The object pixels of one HxWx3 uint8 image, or None when no clear object/background split exists."""
-    h, w = image.shape[:2]
-    img = image.astype(np.float32)
-    frame = max(1, round(0.03 * min(h, w)))
-    border = np.concatenate(
-        [
-            img[:frame].reshape(-1, 3),
-            img[-frame:].reshape(-1, 3),
-            img[:, :frame].reshape(-1, 3),
-            img[:, -frame:].reshape(-1, 3),
-        ]
-    )
-    background = np.median(border, axis=0)
-    dist = np.linalg.norm(img - background, axis=2)
-    # Smooth so that texture grain does not count as structure.
-    dist = ndimage.gaussian_filter(dist, sigma=max(1.0, 0.01 * min(h, w)))
-    if float(dist.max() - dist.min()) < MIN_CLASS_GAP:
-        return None
-    threshold = threshold_otsu(dist)
-    fg = dist > threshold
-    if not fg.any() or fg.all():
-        return None
-    if float(dist[fg].mean() - dist[~fg].mean()) < MIN_CLASS_GAP:
-        return None
-    border_mask = np.zeros((h, w), dtype=bool)
-    border_mask[:frame] = border_mask[-frame:] = True
-    border_mask[:, :frame] = border_mask[:, -frame:] = True
-    if float((~fg[border_mask]).mean()) < MIN_BORDER_BACKGROUND:
-        return None
-    radius = max(1, round(0.01 * min(h, w)))
-    structure = np.ones((2 * radius + 1, 2 * radius + 1), dtype=bool)
-    fg = ndimage.binary_opening(fg, structure=structure)
-    fg = ndimage.binary_closing(fg, structure=structure)
-    fg = ndimage.binary_fill_holes(fg)
-    coverage = float(fg.mean())
-    if not MIN_COVERAGE <= coverage <= MAX_COVERAGE:
-        return None
-    return fg
 
 
 @dataclass
@@ -82,29 +34,34 @@ class Placement:
     mode: PlacementMode = "auto"
     #: Set by `fit`: whether object placement is in force.
     use_object: bool | None = None
+    #: Set by `fit`: the object of the normal images (None after `load` of an old file: per-canvas only).
+    estimate: ObjectEstimate | None = None
 
     def fit(self, normal_images: Sequence[np.ndarray], *, generator: str, max_images: int = 16) -> None:
         """Decide from the normal images whether there is a foreground to place defects on."""
         if self.mode == "anywhere":
             self.use_object = False
             return
-        found = [estimate_foreground(img) is not None for img in list(normal_images)[:max_images]]
-        share = float(np.mean(found)) if found else 0.0
+        self.estimate = fit_object(normal_images, max_images=max_images)
+        share = self.estimate.found_share
         if self.mode == "object" and share < 0.5:
             raise ValueError(
                 f"{generator}: placement 'object' but no foreground covering "
                 f"{MIN_COVERAGE:.0%}-{MAX_COVERAGE:.0%} of the image was found in "
                 f"{share:.0%} of the normal images; set placement: auto or anywhere"
             )
-        self.use_object = share >= 0.5
+        self.use_object = self.estimate.has_object
 
     def region(self, image: np.ndarray) -> np.ndarray | None:
-        """Foreground of this canvas when object placement is on and one is found, else None."""
+        """Foreground of this canvas when object placement is on (its own split, else the normal
+        images' set-level object mask), else None (anywhere)."""
         if self.use_object is None:
             raise RuntimeError("Placement.fit must run before region (call the generator's fit first)")
         if not self.use_object:
             return None
-        return estimate_foreground(image)
+        if self.estimate is None:
+            return estimate_foreground(image)
+        return self.estimate.region(image)
 
 
 def sample_position(

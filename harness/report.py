@@ -33,6 +33,8 @@ QUALITY_NAMES = {
     "is": "IS", "ic_lpips": "IC-LPIPS", "kid": "KID", "fid": "FID",
     # 1-D Wasserstein distances, generated vs real generator-train masks (lower = closer)
     "mask_area_wd": "mask area W1", "mask_count_wd": "mask parts W1", "mask_pos_wd": "mask position W1",
+    # share of mask area on the object (harness.data.foreground); the real generator-train masks' as reference
+    "mask_on_object": "on-object", "mask_on_object_real": "real on-object",
 }
 
 
@@ -449,6 +451,9 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
         if any(c.startswith("mask ") for c in quality.columns):
             lines.append("- mask … W1: 1-D Wasserstein distance between the generated masks' statistic (area "
                          "fraction, connected parts, centroid) and the real generator-train masks'; lower is closer.")
+        if "on-object" in quality.columns:
+            lines.append("- on-object: share of the generated mask area on the object (foreground estimated per "
+                         "image, mask ignored); real on-object: the same for the real generator-train masks.")
         if "KID" in quality.columns:
             lines.append("- KID: generated vs real generator-train anomalies, whole images, Inception pool3 "
                          "(network, sizes and subsets in `cells.json`); lower is closer.")

@@ -11,7 +11,7 @@ binary mask, byte for byte. A given mask/sketch can guide the mask strand.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 import torch
@@ -33,6 +33,7 @@ from generators.diffusion.params import (
 )
 from generators.diffusion import pretrained as sd
 from generators.diffusion.windows import anomaly_box, crop, load_side, random_box
+from harness.data.foreground import ObjectEstimate, fit_object, on_object_fraction
 from harness.registry import GENERATORS
 
 FORMAT = "dhdiff-v2"
@@ -49,6 +50,9 @@ class DHDiffParams(DiffusionParams):
     background_blend_from: float = 0.2  # fraction of steps after which the background is pinned
     second_pass: bool = False  # sample: redraw the image with the mask strand pinned to the first pass's mask
     window: float = 1.0  # diffusion window side / image side; < 1: anomaly-centred windows (windows.py)
+    # sampling: masks only on the object (harness.data.foreground) for defect types whose real
+    # few-shot masks lie on it; anywhere (default), auto (when an object is found) or object (required)
+    placement: Literal["anywhere", "auto", "object"] = "anywhere"
 
 
 @GENERATORS.register("dhdiff")
@@ -84,6 +88,8 @@ class DHDiff(Generator):
         self.resumed_from = 0
         self.schedule: dict | None = None  # the pretrained backbone's noise schedule (None: ours)
         self._bar = None
+        self.object: ObjectEstimate | None = None  # `placement`: the normal images' object
+        self.on_object_types: list[str] = []  # defect types whose masks are kept on the object
 
     # ------------------------------------------------------------------ building
     @property
@@ -150,6 +156,7 @@ class DHDiff(Generator):
         self.defect_types = sorted({a.defect_type for a in anomaly_pairs})
         self.fallback_masks = {d: masks[[i for i, l in enumerate(labels) if l == d]].to(torch.uint8)
                                for d in self.defect_types}
+        self._fit_placement(normal_images, anomaly_pairs)
         prompt_of = {c: prompt_for(self.context.category, c) for c in set(labels)}
         self._build(TokenPromptEncoder.vocab_for(list(prompt_of.values())), seed)
         p = self.params  # the pretrained path takes `prediction` from the checkpoint
@@ -184,7 +191,8 @@ class DHDiff(Generator):
             target_m = training_target(m0, e_m, a, p.prediction)
             return (w * (pred_img - target_img) ** 2).mean() + p.mask_loss_weight * F.mse_loss(pred_m, target_m)
 
-        fp = fingerprint(self.name, fingerprint_params(p, {"steps", *SAMPLING_KEYS, "background_blend_from", "second_pass"}),
+        fp = fingerprint(self.name, fingerprint_params(p, {"steps", *SAMPLING_KEYS, "background_blend_from", "second_pass",
+                                                           "placement"}),
                          seed, self.context.category, labels, images.numpy(), masks.cpu().numpy())
         ckpt = Path(self.context.work_dir) / "checkpoints" / f"{self.name}-{fp}.pt" if p.checkpoint_every else None
         result = train_loop(self.model, step_loss, steps=p.steps, lr=p.lr, seed=seed, ema_decay=p.ema_decay,
@@ -193,6 +201,46 @@ class DHDiff(Generator):
                             trainable_only=bool(p.pretrained))
         self.train_losses = result.losses
         self.resumed_from = result.resumed_from
+
+    def _fit_placement(self, normal_images: Sequence[np.ndarray], pairs: Sequence[AnomalyPair]) -> None:
+        """`placement`: the object of the normal images, and the defect types to keep on it (those
+        whose real few-shot masks lie on the object: at least half their area)."""
+        self.object, self.on_object_types = None, []
+        if self.params.placement == "anywhere":
+            return
+        self.object = fit_object(normal_images)
+        if not self.object.has_object:
+            if self.params.placement == "object":
+                raise ValueError(f"{self.name}: placement 'object' but no object/background split was found in "
+                                 f"{1 - self.object.found_share:.0%} of the normal images; set placement: auto or anywhere")
+            self.object = None
+            return
+        for t in self.defect_types:
+            of_type = [a for a in pairs if a.defect_type == t]
+            share = on_object_fraction([a.mask for a in of_type],
+                                       [self.object.region(a.image, a.mask) for a in of_type])
+            if share is not None and share >= 0.5:
+                self.on_object_types.append(t)
+
+    def _allowed(self, canvases: Sequence[np.ndarray], types: Sequence[str], boxes: list[tuple[int, int]],
+                 side: int) -> torch.Tensor | None:
+        """(b,1,R,R) windows of where each sample's mask may go (its canvas's object, at the load
+        side `side`, majority-pooled), ones for types not kept on the object; None: anywhere."""
+        if self.object is None or not any(t in self.on_object_types for t in types):
+            return None
+        regions = []
+        for canvas, t in zip(canvases, types):
+            obj = self.object.region(np.asarray(canvas)) if t in self.on_object_types else None
+            r = torch.ones(1, 1, side, side) if obj is None else torch.from_numpy(obj).float()[None, None]
+            if r.shape[-1] != side or r.shape[-2] != side:
+                r = (F.interpolate(r, size=(side, side), mode="area") >= 0.5).float()
+            regions.append(r)
+        return crop(torch.cat(regions), boxes, self.params.resolution)
+
+    @staticmethod
+    def _keep_on(logits: torch.Tensor, allowed: torch.Tensor | None) -> torch.Tensor:
+        """Mask logits outside the allowed region set to "no mask"."""
+        return logits if allowed is None else torch.where(allowed > 0, logits, torch.full_like(logits, -1.0))
 
     # ------------------------------------------------------------------ sample
     @torch.no_grad()
@@ -298,6 +346,8 @@ class DHDiff(Generator):
             canv = crop(canv_load, boxes, R)
             guide = crop(guide_load, boxes, R) if guide_load is not None else None
             imgs, logits = self._denoise(canv, prompts, guide, mask_guidance, gen)
+            allowed = None if exact_given else self._allowed(canv_full, [types[i] for i in sl], boxes, L)
+            logits = self._keep_on(logits, allowed)
             # resample empty masks with fresh noise, then fall back to a real mask of the defect type
             for attempt in range(p.max_resample + 1):
                 empty = [j for j in range(len(sl)) if not (logits[j] > 0).any()]
@@ -314,6 +364,8 @@ class DHDiff(Generator):
                     fb_mg = 1.0
                 self._bar.total += len(empty) * p.sample_steps
                 ri, rl = self._denoise(canv[empty], [prompts[j] for j in empty], fb_guide, fb_mg, gen)
+                if attempt < p.max_resample and allowed is not None:  # the last attempt is a real mask: kept
+                    rl = self._keep_on(rl, allowed[empty])
                 imgs[empty], logits[empty] = ri, rl
             if p.second_pass and not exact_given:
                 # the mask strand pinned to its own first-pass mask: SSM and the connection see the
@@ -340,7 +392,11 @@ class DHDiff(Generator):
             state = {k: v for k, v in state.items() if k in keep}
         torch.save({"format": FORMAT, "name": self.name, "params": self.params.model_dump(),
                     "category": self.context.category, "vocab": vocab, "defect_types": self.defect_types,
-                    "fallback_masks": self.fallback_masks, "state_dict": state}, path)
+                    "fallback_masks": self.fallback_masks, "state_dict": state,
+                    "object": None if self.object is None else {
+                        "found_share": self.object.found_share, "n_images": self.object.n_images,
+                        "frequency": torch.from_numpy(self.object.frequency)},
+                    "on_object_types": self.on_object_types}, path)
 
     def load(self, path: Path) -> None:
         path = model_file(Path(path))
@@ -352,6 +408,10 @@ class DHDiff(Generator):
         self.params = self.params.model_copy(update={k: blob["params"][k] for k in ARCH_KEYS if k in blob["params"]})
         self.defect_types = list(blob["defect_types"])
         self.fallback_masks = dict(blob["fallback_masks"])
+        obj = blob.get("object")
+        self.object = None if obj is None else ObjectEstimate(float(obj["found_share"]), obj["frequency"].numpy(),
+                                                              int(obj["n_images"]))
+        self.on_object_types = list(blob.get("on_object_types", []))
         self._build([w for w in blob["vocab"]], seed=0)
         if self.params.pretrained:
             sd.load_trainable(self.model, blob["state_dict"], str(path))

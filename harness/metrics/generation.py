@@ -17,6 +17,9 @@
   `fid_statistics_to_metric`, seeded subsets); torchmetrics' KID draws its subsets from torch's
   global RNG and would recompute the features per metric, so it is not used.
 * Mask statistics need no weights (see `harness.metrics.mask_stats`).
+* On-object fraction: the share of mask area on the object (`harness.data.foreground`, the
+  estimate object-aware placement and DH-Diff use), for the generated masks and, as the
+  reference, for the real generator-train masks; unavailable for a texture (no object).
 
 A metric whose weights are absent is returned with `value=None` and `unavailable` saying why and
 how to provide them: never a number from random weights.
@@ -426,8 +429,9 @@ def generation_metrics(generated: Sequence[AnomalyPair], real_train: Sequence[An
                        only: Sequence[str] | None = None) -> dict[str, MetricResult]:
     """Every generation-quality number for one generator's samples, each with its params.
 
-    Keys: "is", "ic_lpips", "kid", "fid", "mask_area_wd", "mask_count_wd", "mask_pos_wd" (or
-    the subset named in `only`; the mask keys need `real_train` masks, the others images only).
+    Keys: "is", "ic_lpips", "kid", "fid", "mask_area_wd", "mask_count_wd", "mask_pos_wd",
+    "mask_on_object", "mask_on_object_real" (or the subset named in `only`; the mask keys need
+    `real_train` masks, the others images only).
     `download` lets online users fetch missing weights into the torch hub cache (hash-checked);
     offline the metric is reported unavailable with the fix.
     """
@@ -440,7 +444,7 @@ def generation_metrics(generated: Sequence[AnomalyPair], real_train: Sequence[An
     results: dict[str, MetricResult] = {}
     weights_dir = Path(weights_dir) if weights_dir is not None else None
 
-    wanted = set(only) if only is not None else {"is", "ic_lpips", "kid", "fid", *MASK_KEYS}
+    wanted = set(only) if only is not None else {"is", "ic_lpips", "kid", "fid", *MASK_KEYS, *OBJECT_KEYS}
 
     t0 = time.perf_counter()
     is_params: dict[str, Any] = {"splits_max": is_splits, "n_images": len(generated)}
@@ -493,6 +497,8 @@ def generation_metrics(generated: Sequence[AnomalyPair], real_train: Sequence[An
 
     if wanted & set(MASK_KEYS):
         results.update({k: v for k, v in mask_distribution_metrics(generated, real_train).items() if k in wanted})
+    if wanted & set(OBJECT_KEYS):
+        results.update({k: v for k, v in on_object_metrics(generated, real_train).items() if k in wanted})
     return results
 
 
@@ -516,6 +522,53 @@ def mask_distribution_metrics(generated: Sequence[AnomalyPair], real_train: Sequ
                       ("mask_pos_wd", "centroid")):
         value, reason = dists[stat]
         params = dict(base, statistic=mask_stats.STATISTIC_DOC[stat])
+        out[key] = MetricResult(value, reason, params)
+    return out
+
+
+OBJECT_KEYS = ("mask_on_object", "mask_on_object_real")
+
+
+def _on_object(pairs: Sequence[AnomalyPair]) -> tuple[float | None, str | None, dict[str, Any]]:
+    """Pooled share of the pairs' mask pixels on the object, with per-defect-type shares.
+
+    The object of each image is estimated on the image itself with its mask ignored (the masked
+    pixels filled from their surroundings, `harness.data.foreground`), so a defect painted on the
+    background does not make itself "object"; an image that does not split takes the set's
+    object mask (per-pixel majority over the images that did)."""
+    from harness.data.foreground import fit_object, on_object_fraction
+
+    params: dict[str, Any] = {"n_masks": len(pairs), "pooling": "mask pixels on the object / all mask pixels",
+                              "object": "harness.data.foreground (border-colour distance, Otsu), mask ignored"}
+    if not pairs:
+        return None, "no masks", params
+    masks = [np.asarray(p.mask, dtype=bool) for p in pairs]
+    estimate = fit_object([p.image for p in pairs], masks, max_images=len(pairs))
+    params["object_found_share"] = round(estimate.found_share, 4)
+    if not estimate.has_object:
+        return None, (f"no object/background split in {1 - estimate.found_share:.0%} of the images (a texture or "
+                      "a full-frame object): every position is on the object"), params
+    regions = [estimate.region(p.image, m) for p, m in zip(pairs, masks)]
+    params["per_defect_type"] = {
+        t: on_object_fraction([masks[i] for i in idx], [regions[i] for i in idx])
+        for t, idx in sorted(_indices_by_type(pairs).items())}
+    value = on_object_fraction(masks, regions)
+    return value, (None if value is not None else "every mask is empty"), params
+
+
+def _indices_by_type(pairs: Sequence[AnomalyPair]) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = defaultdict(list)
+    for i, p in enumerate(pairs):
+        out[p.defect_type].append(i)
+    return out
+
+
+def on_object_metrics(generated: Sequence[AnomalyPair], real_train: Sequence[AnomalyPair]) -> dict[str, MetricResult]:
+    """"mask_on_object": share of the generated mask area on the object; "mask_on_object_real":
+    the same for the real generator-train masks (the reference: where real defects lie)."""
+    out: dict[str, MetricResult] = {}
+    for key, pairs in (("mask_on_object", generated), ("mask_on_object_real", real_train)):
+        value, reason, params = _on_object(pairs)
         out[key] = MetricResult(value, reason, params)
     return out
 
