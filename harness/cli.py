@@ -10,7 +10,7 @@ import click
 
 from harness.config import SpecError, load_spec
 from harness.data.table import DatasetError
-from harness.executors.base import EXECUTORS, ExecutorError
+from harness.executors.base import EXECUTORS, ExecutorError, resolve_executor
 from harness.core.plugin import ParamError
 from harness.core.registry import UnknownNameError
 from harness.fsio import OutputWriteError, fault_kind, translate
@@ -44,8 +44,9 @@ def main() -> None:
 @click.option("--threads", default=None, metavar="N|auto",
               help="Torch CPU threads (default: the spec's `threads`, auto = cores not busy, ≤ 8). "
                    "Numbers are bit-identical only for the same count.")
-@click.option("--executor", type=click.Choice(EXECUTORS), default="local", show_default=True,
-              help="local: one job after another here; ray: Ray tasks over the job graph (docs/scaling.md).")
+@click.option("--executor", type=click.Choice((*EXECUTORS, "auto")), default=None,
+              help="local: one job after another here; ray: Ray tasks over the job graph (docs/scaling.md); "
+                   "auto: ray where installed and ≥ 2 cores are free. Default: the spec's `executor` (local).")
 @click.option("--address", default=None, metavar="auto|HOST:PORT",
               help="ray: join this Ray cluster (default: start a local Ray sized to this machine).")
 @click.option("--gpus-per-job", type=float, default=None, metavar="N",
@@ -58,12 +59,17 @@ def run(spec: Path, overrides: tuple[str, ...], progress: bool, threads: str | N
     try:
         from harness.executors import make_executor
 
-        runner = make_executor(executor, address=address, gpus_per_job=gpus_per_job, cpus_per_job=cpus_per_job)
         if threads is not None:
             if threads != "auto" and not threads.isdigit():
                 raise SpecError(f"--threads: '{threads}' is not a number or 'auto'; e.g. --threads 1")
             overrides = (*overrides, f"threads={threads}")
+        if executor is not None:
+            overrides = (*overrides, f"executor={executor}")
         exp = load_spec(spec, overrides)
+        chosen, why_executor = resolve_executor(exp.executor, address)
+        if exp.executor == "auto":
+            click.echo(f"executor: {chosen} ({why_executor})")
+        runner = make_executor(chosen, address=address, gpus_per_job=gpus_per_job, cpus_per_job=cpus_per_job)
         from harness.pipeline import run_experiment
         from harness.runtime import apply_threads, choose_threads
 

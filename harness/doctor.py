@@ -60,7 +60,7 @@ def _hf_cached(repo_id: str, filenames: tuple[str, ...] = ()) -> Path | None:
 
 def sd_checkpoint_need(source: str, used_by: str) -> Need:
     """A diffusers Stable Diffusion checkpoint: a local folder, or a hub id looked up in the hub cache."""
-    from generators.diffusion.pretrained import PARTS
+    from harness.core.offline_sources import SD_PARTS as PARTS
 
     how_offline = (f"on a machine with internet: `huggingface-cli download {source} --local-dir DIR`, copy DIR "
                    "here and set pretrained: DIR")
@@ -85,7 +85,7 @@ def local_path_need(label: str, path: str, used_by: str, how: str) -> Need:
 
 def backbone_need(backbone: str, weights: str | None, used_by: str) -> Need:
     """An ImageNet backbone of a feature detector, in the order `detectors.backbones` looks."""
-    from detectors.backbones import PACKAGED_BACKBONE, PACKAGED_DIST
+    from harness.core.offline_sources import PACKAGED_BACKBONE, PACKAGED_DIST
 
     label = f"backbone {backbone}"
     if weights:

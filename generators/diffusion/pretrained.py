@@ -11,6 +11,8 @@ LoRA goes through ``peft`` (diffusers' ``add_adapter``), not our own low-rank co
 
 from __future__ import annotations
 
+from harness.core.offline_sources import SD_PARTS
+
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from torch import nn
 #: what ``pretrained`` defaults to in the gpu-full profile (SD 1.5, the anchors' backbone)
 SD15 = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 #: the sub-folders a diffusers SD checkpoint must have
-PARTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+PARTS = SD_PARTS
 #: attention projections LoRA adapts (diffusers' own LoRA training scripts use the same)
 LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 

@@ -45,6 +45,26 @@ def failure(exc: BaseException) -> JobFailed:
     return JobFailed(msg, msg + "\n" + tb)
 
 
+def resolve_executor(name: str, address: str | None = None) -> tuple[str, str]:
+    """The executor `auto` stands for, and why: Ray where it is installed and this machine has
+    ≥ 2 free cores (jobs side by side, one torch thread each, use a small box best), else local.
+    A cluster `address` always means Ray."""
+    if name != "auto":
+        return name, "as asked"
+    if address is not None:
+        return "ray", "a Ray address was given"
+    import importlib.util
+
+    from harness.runtime import choose_threads
+
+    if importlib.util.find_spec("ray") is None:
+        return "local", "Ray is not installed (pip install -e '.[ray]')"
+    free = choose_threads("auto")[0]  # cores − load average
+    if free < 2:
+        return "local", f"{free} free core(s): jobs side by side would only contend"
+    return "ray", f"{free} free cores, one job per core"
+
+
 def make_executor(name: str, **options: Any) -> Executor:
     """`local` takes no options; `ray` takes address, gpus_per_job, cpus_per_job (see `RayExecutor`)."""
     if name == "local":
