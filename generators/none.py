@@ -15,6 +15,7 @@ class NoAnomalies(Generator):
     """No synthetic anomalies: detectors train on normal images only (baseline)."""
 
     name = "none"
+    needs_training = False
 
     def fit(self, normal_images: Sequence[np.ndarray], anomaly_pairs: Sequence[AnomalyPair], *, seed: int) -> None:
         return None

@@ -59,6 +59,24 @@ def detect_task(spec: "ExperimentSpec", job: DetectJob, aug: AugmentedSet | JobF
         return failure(exc)
 
 
+def longest_first(jobs: list[DetectJob]) -> list[DetectJob]:
+    """Jobs whose generator trains (the diffusion models: minutes each) before the rest, order kept
+    otherwise: Ray starts tasks in submission order, and a long job started last would run alone
+    at the end while the other cores idle (longest-processing-time first). Results do not depend
+    on the order."""
+    from harness.core.registry import GENERATORS
+
+    def trains(job: DetectJob) -> bool:
+        if job.needs is None:
+            return False
+        try:
+            return bool(getattr(GENERATORS.get(job.needs.generator.name), "needs_training", True))
+        except Exception:  # noqa: BLE001 - an unknown name fails in its own job, with its own message
+            return False
+
+    return sorted(jobs, key=lambda j: not trains(j))
+
+
 class RayExecutor:
     """`address`: None starts a local Ray sized to this machine; ``auto`` or ``HOST:PORT`` joins a cluster."""
 
@@ -125,7 +143,7 @@ class RayExecutor:
         spec_ref = ray.put(spec)
         generated: dict[str, Any] = {}
         running: dict[Any, DetectJob] = {}
-        for job in jobs:
+        for job in longest_first(jobs):
             aug_ref = None
             if job.needs is not None:
                 if job.needs.id not in generated:

@@ -42,3 +42,16 @@ def test_spec_executor_is_validated():
     assert validate_spec({**spec, "executor": "auto"}).executor == "auto"
     with pytest.raises(Exception, match="executor"):
         validate_spec({**spec, "executor": "slurm"})
+
+
+def test_ray_submits_training_generators_first():
+    """Longest jobs first: a diffusion fit started last would run alone while the other cores idle."""
+    from types import SimpleNamespace as NS
+
+    from harness.executors.ray_executor import longest_first
+
+    def job(gen):
+        return NS(needs=None if gen is None else NS(generator=NS(name=gen)), label=gen)
+
+    jobs = [job(None), job("none"), job("cutpaste"), job("dhdiff"), job("copy-paste"), job("twostage")]
+    assert [j.label for j in longest_first(jobs)] == ["dhdiff", "twostage", None, "none", "cutpaste", "copy-paste"]
