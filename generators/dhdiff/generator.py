@@ -120,15 +120,9 @@ class DHDiff(Generator):
     def _build_pretrained(self, seed: int) -> None:
         """The helix on a pretrained SD UNet: its VAE as the codec (mask: lossless space-to-depth fold),
         its CLIP text encoder for the prompts, its noise schedule and prediction type."""
+        self.schedule, self.params, self.codec, self.text_encoder = sd.load_shared_parts(
+            self.name, self.params, self.device)
         p = self.params
-        if p.pretrained_path or p.text_encoder_path:
-            raise ValueError(f"{self.name}: pretrained= brings its own VAE and text encoder; "
-                             "unset pretrained_path and text_encoder_path")
-        self.schedule, prediction = sd.load_schedule(p.pretrained)
-        self.params = p = p.model_copy(update={"prediction": prediction})
-        self.codec = Codec(vae=sd.load_vae(p.pretrained), resolution=p.resolution, mask_patch=True).to(self.device)
-        tokenizer, text_model = sd.load_text_parts(p.pretrained)
-        self.text_encoder = ClipPromptEncoder(tokenizer=tokenizer, model=text_model).to(self.device)
         unet = sd.load_unet(p.pretrained)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)

@@ -11,13 +11,13 @@ LoRA goes through ``peft`` (diffusers' ``add_adapter``), not our own low-rank co
 
 from __future__ import annotations
 
-from harness.core.offline_sources import SD_PARTS
-
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+
+from harness.core.offline_sources import SD_PARTS
 
 #: what ``pretrained`` defaults to in the gpu-full profile (SD 1.5, the anchors' backbone)
 SD15 = "stable-diffusion-v1-5/stable-diffusion-v1-5"
@@ -102,6 +102,24 @@ def load_schedule(source: str) -> tuple[dict[str, Any], str]:
     keys = ("num_train_timesteps", "beta_start", "beta_end", "beta_schedule")
     schedule = {k: cfg[k] for k in keys if k in cfg}
     return schedule, cfg.get("prediction_type", "epsilon")
+
+
+def load_shared_parts(name: str, params, device):
+    """What both diffusion generators take from a pretrained SD checkpoint besides its UNet:
+    the noise schedule, the params with the checkpoint's prediction type, its VAE as the codec
+    (mask: lossless space-to-depth fold) and its CLIP text encoder. Returns
+    ``(schedule, params, codec, text_encoder)``."""
+    from generators.diffusion.backbone import ClipPromptEncoder, Codec
+
+    if params.pretrained_path or params.text_encoder_path:
+        raise ValueError(f"{name}: pretrained= brings its own VAE and text encoder; "
+                         "unset pretrained_path and text_encoder_path")
+    schedule, prediction = load_schedule(params.pretrained)
+    params = params.model_copy(update={"prediction": prediction})
+    codec = Codec(vae=load_vae(params.pretrained), resolution=params.resolution, mask_patch=True).to(device)
+    tokenizer, text_model = load_text_parts(params.pretrained)
+    text_encoder = ClipPromptEncoder(tokenizer=tokenizer, model=text_model).to(device)
+    return schedule, params, codec, text_encoder
 
 
 def zero_conv_like(conv: nn.Conv2d, in_channels: int, out_channels: int, *, keep: bool) -> nn.Conv2d:

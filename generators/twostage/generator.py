@@ -99,15 +99,9 @@ class TwoStage(Generator):
         with its own conv_in/conv_out for the space-to-depth mask; stage 2 with conv_in widened to
         ``[noisy latent, mask, masked-canvas latent]`` (SD-inpainting's 9 channels; the new inputs
         zero-initialised, so it starts as the pretrained UNet; an inpainting checkpoint fits as is)."""
+        self.schedule, self.params, self.codec, self.text_encoder = sd.load_shared_parts(
+            self.name, self.params, self.device)
         p = self.params
-        if p.pretrained_path or p.text_encoder_path:
-            raise ValueError(f"{self.name}: pretrained= brings its own VAE and text encoder; "
-                             "unset pretrained_path and text_encoder_path")
-        self.schedule, prediction = sd.load_schedule(p.pretrained)
-        self.params = p = p.model_copy(update={"prediction": prediction})
-        self.codec = Codec(vae=sd.load_vae(p.pretrained), resolution=p.resolution, mask_patch=True).to(self.device)
-        tokenizer, text_model = sd.load_text_parts(p.pretrained)
-        self.text_encoder = ClipPromptEncoder(tokenizer=tokenizer, model=text_model).to(self.device)
         C, M, r = self.codec.channels, self.codec.mask_channels, self.codec.latent_size
         spec = spec_from(p)
         with torch.random.fork_rng(devices=[]):
