@@ -46,23 +46,28 @@ def failure(exc: BaseException) -> JobFailed:
 
 
 def resolve_executor(name: str, address: str | None = None) -> tuple[str, str]:
-    """The executor `auto` stands for, and why: Ray where it is installed and this machine has
-    ≥ 2 free cores (jobs side by side, one torch thread each, use a small box best), else local.
-    A cluster `address` always means Ray."""
+    """The executor `auto` stands for, and why: Ray where it is installed and the machine has
+    ≥ 2 cores (jobs side by side, one torch thread each), else local. A cluster `address` always
+    means Ray.
+
+    Not the load average: an idle 2-core box reads 0.5–0.9 from kernel threads alone, so
+    "cores − load" flipped between 1 and 2 on the same idle machine. And it is not needed:
+    the 5–10× slowdown on a busy box came from *multi-threaded* torch ops waiting for each
+    other; one-thread jobs only time-slice, so two of them never do worse than one."""
     if name != "auto":
         return name, "as asked"
     if address is not None:
         return "ray", "a Ray address was given"
     import importlib.util
 
-    from harness.runtime import choose_threads
+    from harness.runtime import available_cores
 
     if importlib.util.find_spec("ray") is None:
         return "local", "Ray is not installed (pip install -e '.[ray]')"
-    free = choose_threads("auto")[0]  # cores − load average
-    if free < 2:
-        return "local", f"{free} free core(s): jobs side by side would only contend"
-    return "ray", f"{free} free cores, one job per core"
+    cores = available_cores()
+    if cores < 2:
+        return "local", f"{cores} core: nothing to run side by side"
+    return "ray", f"{cores} cores, one job per core"
 
 
 def make_executor(name: str, **options: Any) -> Executor:

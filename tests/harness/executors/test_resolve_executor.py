@@ -15,25 +15,33 @@ def test_named_executors_are_kept():
     assert base.resolve_executor("ray")[0] == "ray"
 
 
-def test_auto_is_local_on_a_busy_machine(monkeypatch):
-    monkeypatch.setattr("harness.runtime.choose_threads", lambda requested: (1, "load"))
+def test_auto_is_local_on_one_core(monkeypatch):
+    monkeypatch.setattr("harness.runtime.available_cores", lambda: 1)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
     name, why = base.resolve_executor("auto")
-    assert name == "local" and "1 free core" in why
+    assert name == "local" and "1 core" in why
+
+
+def test_auto_ignores_the_load_average(monkeypatch):
+    """An idle 2-core box reads load 0.5–0.9; the choice must not flip with it."""
+    monkeypatch.setattr("harness.runtime.available_cores", lambda: 2)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
+    monkeypatch.setattr("os.getloadavg", lambda: (1.9, 1.9, 1.9))
+    assert base.resolve_executor("auto")[0] == "ray"
 
 
 def test_auto_is_local_without_ray(monkeypatch):
-    monkeypatch.setattr("harness.runtime.choose_threads", lambda requested: (2, "idle"))
+    monkeypatch.setattr("harness.runtime.available_cores", lambda: 2)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     name, why = base.resolve_executor("auto")
     assert name == "local" and "not installed" in why
 
 
 def test_auto_is_ray_with_free_cores_or_an_address(monkeypatch):
-    monkeypatch.setattr("harness.runtime.choose_threads", lambda requested: (2, "idle"))
+    monkeypatch.setattr("harness.runtime.available_cores", lambda: 2)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
     assert base.resolve_executor("auto")[0] == "ray"
-    monkeypatch.setattr("harness.runtime.choose_threads", lambda requested: (1, "load"))
+    monkeypatch.setattr("harness.runtime.available_cores", lambda: 1)
     assert base.resolve_executor("auto", address="auto")[0] == "ray"
 
 
