@@ -20,8 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -30,6 +28,7 @@ import torch
 from torch import nn
 
 from harness.data.io import file_sha256
+from harness.fsio import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +52,8 @@ def weights_identity(backbone_weights: str | Path | None) -> str:
 
 
 def _save_atomic(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, what="a feature cache file") as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class FeatureCache:

@@ -43,3 +43,10 @@ class PatchCore(AnomalibDetector):
         )
         pretrained_extractor(module.model.feature_extractor, p.backbone, p.backbone_weights)
         return module
+
+    def fit(self, train: TrainSet) -> None:
+        """The memory bank and its coreset: large buffers freed and reallocated (see the runtime)."""
+        from harness.runtime import large_buffers_unmapped
+
+        with large_buffers_unmapped():
+            super().fit(train)

@@ -141,17 +141,12 @@ class CopyPaste(Generator):
                 f"known: {', '.join(self.defect_types)}"
             )
         pool = [(t, c) for t in ([defect_type] if defect_type else self.defect_types) for c in self._cuts[t]]
-        rng = np.random.default_rng(seed)
-        regions: dict[int, np.ndarray | None] = {}
-        pairs = []
-        for _ in range(n):
-            i = int(rng.integers(len(canvases)))
-            if i not in regions:
-                regions[i] = self._placement.region(canvases[i])
+
+        def one(i, region, rng):
             kind, (patch, patch_mask, origin) = pool[int(rng.integers(len(pool)))]
-            image, mask = self._paste(canvases[i], regions[i], patch, patch_mask, origin, rng)
-            pairs.append(AnomalyPair(image=image, mask=mask, defect_type=kind))
-        return pairs
+            return (*self._paste(canvases[i], region(i), patch, patch_mask, origin, rng), kind)
+
+        return self._placement.sample_pairs(canvases, n, seed=seed, generator=self.name, one=one)
 
     def _paste(self, canvas, region, patch, patch_mask, origin, rng):
         p = self.params

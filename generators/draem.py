@@ -212,20 +212,13 @@ class Draem(Generator):
 
     def sample(self, n, *, normal_images, defect_type=None, seed) -> list[AnomalyPair]:
         canvases = check_canvases(normal_images, self.name)
-        if self._placement.use_object is None:
-            self._placement.fit(canvases, generator=self.name)
         if self.params.texture_source == "dtd" and not self._dtd_files:
             self._dtd_files = self._list_dtd()
-        rng = np.random.default_rng(seed)
-        regions: dict[int, np.ndarray | None] = {}
-        pairs = []
-        for _ in range(n):
-            i = int(rng.integers(len(canvases)))
-            if i not in regions:
-                regions[i] = self._placement.region(canvases[i])
-            image, mask = self._one(canvases, i, regions[i], rng)
-            pairs.append(AnomalyPair(image=image, mask=mask, defect_type=self.name))
-        return pairs
+
+        def one(i, region, rng):
+            return (*self._one(canvases, i, region(i), rng), self.name)
+
+        return self._placement.sample_pairs(canvases, n, seed=seed, generator=self.name, one=one)
 
     def _mask(self, h: int, w: int, region: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
         p = self.params

@@ -104,33 +104,20 @@ class NaturalSyntheticAnomalies(Generator):
 
     def sample(self, n, *, normal_images, defect_type=None, seed) -> list[AnomalyPair]:
         canvases = check_canvases(normal_images, self.name)
-        if self._placement.use_object is None:
-            self._placement.fit(canvases, generator=self.name)
-        rng = np.random.default_rng(seed)
-        regions: dict[int, np.ndarray | None] = {}
 
-        def region(k: int) -> np.ndarray | None:
-            if k not in regions:
-                regions[k] = self._placement.region(canvases[k])
-            return regions[k]
-
-        pairs = []
-        for _ in range(n):
-            i = int(rng.integers(len(canvases)))
+        def one(i, region, rng):
             others = [j for j in range(len(canvases)) if j != i] or [i]
-            image = mask = None
             for _attempt in range(20):
                 j = others[int(rng.integers(len(others)))]
                 image, mask = self._one(canvases[i], canvases[j], region(i), region(j), rng)
                 if mask.any():
-                    break
-            if not mask.any():
-                raise RuntimeError(
-                    f"{self.name}: no visible patch after 20 tries (canvases too small or too uniform); "
-                    "lower tol or widen width_bounds"
-                )
-            pairs.append(AnomalyPair(image=image, mask=mask, defect_type=self.name))
-        return pairs
+                    return image, mask, self.name
+            raise RuntimeError(
+                f"{self.name}: no visible patch after 20 tries (canvases too small or too uniform); "
+                "lower tol or widen width_bounds"
+            )
+
+        return self._placement.sample_pairs(canvases, n, seed=seed, generator=self.name, one=one)
 
     # --- one sample -------------------------------------------------------------------------
 

@@ -15,16 +15,22 @@ training images when a canvas does not split.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 
+from generators.base import AnomalyPair
 from harness.data.foreground import (  # noqa: F401  (re-exported: the placement API names them)
     MAX_COVERAGE, MIN_COVERAGE, ObjectEstimate, estimate_foreground, fit_object,
 )
 from harness.plugin import PluginParams
 
 PlacementMode = Literal["auto", "anywhere", "object"]
+
+#: A canvas' placement region, computed once per canvas index (None = anywhere).
+RegionOf = Callable[[int], "np.ndarray | None"]
+#: One pair from canvas `i`: (image, mask, defect type); draws only from `rng`.
+OnePair = Callable[[int, RegionOf, np.random.Generator], tuple[np.ndarray, np.ndarray, str]]
 
 
 @dataclass
@@ -62,6 +68,27 @@ class Placement:
         if self.estimate is None:
             return estimate_foreground(image)
         return self.estimate.region(image)
+
+    def sample_pairs(self, canvases: list[np.ndarray], n: int, *, seed: int, generator: str,
+                     one: OnePair) -> list[AnomalyPair]:
+        """The sampling loop of every pasting generator: seeded, one canvas drawn per pair, each
+        canvas' region computed once; `one` makes the pair. A generator sampled without `fit`
+        decides its placement on the canvases."""
+        if self.use_object is None:
+            self.fit(canvases, generator=generator)
+        rng = np.random.default_rng(seed)
+        regions: dict[int, np.ndarray | None] = {}
+
+        def region(k: int) -> np.ndarray | None:
+            if k not in regions:
+                regions[k] = self.region(canvases[k])
+            return regions[k]
+
+        pairs = []
+        for _ in range(n):
+            image, mask, kind = one(int(rng.integers(len(canvases))), region, rng)
+            pairs.append(AnomalyPair(image=image, mask=mask, defect_type=kind))
+        return pairs
 
 
 def sample_position(

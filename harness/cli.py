@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import warnings
 from pathlib import Path
@@ -15,11 +16,12 @@ from harness.core.plugin import ParamError
 from harness.core.registry import UnknownNameError
 from harness.fsio import OutputWriteError, fault_kind, translate
 from harness.lock import LockHeld
+from harness.references import ReferenceError
 from harness.runtime import limit_malloc_arenas
 
 
 USER_ERRORS = (SpecError, DatasetError, UnknownNameError, ParamError, FileNotFoundError, OutputWriteError, LockHeld,
-               ExecutorError)
+               ExecutorError, ReferenceError)
 
 
 def _fail(exc: BaseException) -> None:
@@ -87,7 +89,8 @@ def run(spec: Path, overrides: tuple[str, ...], progress: bool, threads: str | N
         _fail(translate(exc, Path(exc.filename).parent if exc.filename else Path.cwd(), "the run's outputs"))
         return
     click.echo(f"{summary.finished} cells run, {summary.resumed} resumed, {len(summary.failed)} failed "
-               f"in {summary.seconds:.0f} s; MLflow: {exp.mlflow_uri}")
+               f"in {summary.seconds:.0f} s")
+    click.echo(f"browse the runs: mlflow ui --backend-store-uri {exp.mlflow_uri}")
     try:
         paths = _report(exp.run_dir, exp.report_dir, exp)
         click.echo("report: " + ", ".join(str(p) for p in paths))
@@ -106,11 +109,17 @@ def _report(run_dir: Path, out_dir: Path, exp=None) -> list[Path]:
     from harness.report import write_report
 
     if exp is None:
+        refs = None
+        try:  # the spec the run was made with names its references file
+            refs = json.loads((run_dir / "spec.json").read_text()).get("report", {}).get("references")
+        except (OSError, ValueError):
+            pass
         return write_report(run_dir, out_dir, title=run_dir.name, metrics=("image_auroc", "image_ap", "pixel_auroc",
-                                                                            "pixel_ap", "pixel_aupro"))
+                                                                            "pixel_ap", "pixel_aupro"),
+                            references=Path(refs) if refs else None)
     return write_report(run_dir, out_dir, title=f"{exp.name}: {exp.description}" if exp.description else exp.name,
                         metrics=exp.report.metrics, generator_order=[g.key for g in exp.generators],
-                        detector_order=[d.key for d in exp.detectors])
+                        detector_order=[d.key for d in exp.detectors], references=exp.report.references)
 
 
 @main.command()

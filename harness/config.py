@@ -85,6 +85,17 @@ class ReportSpec(_Strict):
     metrics: list[str] = Field(
         default_factory=lambda: ["image_auroc", "image_ap", "pixel_auroc", "pixel_ap", "pixel_aupro"]
     )
+    #: CSV of numbers reported elsewhere (papers, re-runs), shown in their own labelled table
+    references: Path | None = None
+
+    @field_validator("references")
+    @classmethod
+    def _readable_references(cls, v: Path | None) -> Path | None:
+        if v is not None:
+            from harness.references import load_references
+
+            load_references(v)  # ReferenceError is a ValueError: one line naming the file
+        return v
 
     @field_validator("metrics")
     @classmethod
@@ -173,26 +184,39 @@ def fingerprint(*parts: Any) -> str:
 # --- loading ----------------------------------------------------------------------------
 
 
-def _set_path(data: dict[str, Any], dotted: str, value: Any, source: str) -> None:
-    """Apply one ``--set a.b.0.c=value`` override to the raw YAML mapping."""
-    keys = dotted.split(".")
-    node: Any = data
-    for i, k in enumerate(keys):
-        last = i == len(keys) - 1
-        if isinstance(node, list):
-            if not k.isdigit() or int(k) >= len(node):
-                raise SpecError(f"{source}: --set {dotted}: '{k}' is not an index of a {len(node)}-item list")
-            if last:
-                node[int(k)] = value
+def apply_overrides(data: dict[str, Any], overrides: list[tuple[str, Any]], source: str) -> dict[str, Any]:
+    """Apply ``--set a.b.0.c=value`` overrides to the raw YAML mapping, through OmegaConf.
+
+    OmegaConf walks dotted paths through mappings and list indices and creates missing
+    mappings; two things it does differently from what a spec needs are checked first: it
+    would silently replace a scalar by a mapping (``image_size.x=1``) and it reports a bad
+    list index as a multi-line exception."""
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    cfg = OmegaConf.create(data)
+    for dotted, value in overrides:
+        keys = dotted.split(".")
+        node: Any = cfg
+        for i, key in enumerate(keys):
+            if isinstance(node, ListConfig):
+                if not key.isdigit() or int(key) >= len(node):
+                    raise SpecError(f"{source}: --set {dotted}: '{key}' is not an index of a {len(node)}-item list")
+                node = node[int(key)]
+            elif isinstance(node, DictConfig):
+                node = node.get(key)
+            elif node is None:  # a new mapping: OmegaConf creates it
+                break
             else:
-                node = node[int(k)]
-        elif isinstance(node, dict):
-            if last:
-                node[k] = value
-            else:
-                node = node.setdefault(k, {})
-        else:
-            raise SpecError(f"{source}: --set {dotted}: '{'.'.join(keys[:i])}' is not a mapping or list")
+                raise SpecError(f"{source}: --set {dotted}: '{'.'.join(keys[:i])}' is not a mapping or list")
+        try:
+            OmegaConf.update(cfg, dotted, value, merge=False)
+        except (OmegaConfBaseException, TypeError, ValueError) as exc:
+            first = str(exc).splitlines()[0]
+            raise SpecError(f"{source}: --set {dotted}: {first}") from None
+    out = OmegaConf.to_container(cfg, resolve=False)
+    assert isinstance(out, dict)
+    return out
 
 
 def parse_overrides(pairs: list[str] | tuple[str, ...]) -> list[tuple[str, Any]]:
@@ -230,8 +254,8 @@ def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
         raise SpecError(f"{source}: malformed YAML{where}: {problem}") from None
     if not isinstance(data, dict):
         raise SpecError(f"{source}: the spec must be a YAML mapping with at least name, generators, detectors")
-    for key, value in parse_overrides(overrides):
-        _set_path(data, key, value, source)
+    if overrides:
+        data = apply_overrides(data, parse_overrides(overrides), source)
     return validate_spec(data, source)
 
 

@@ -137,7 +137,7 @@ def run_experiment(spec: ExperimentSpec, *, show_progress: bool = True, echo: Ca
             write_split(data.split, run_dir / data.split_file)
         from harness.tracking import Tracker
 
-        tracker = Tracker(spec.mlflow_uri, spec.name, run_dir / "mlartifacts")
+        tracker = Tracker(spec.mlflow_uri, spec.name, run_dir / "mlartifacts", spec.description)
         for job, record in unlogged:  # finished by a run whose driver died before logging them
             record.mlflow_run_id = tracker.log_cell(record, mlflow_params(spec, job, device), artifacts_of(record))
             store.save(record)

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from harness.cells import ONE_CLASS, CellStore
+from harness.references import OURS, load_references, reference_table
 
 METRIC_NAMES = {
     "image_auroc": "I-AUROC", "image_ap": "I-AP", "image_f1max": "I-F1max",
@@ -343,7 +344,8 @@ def _spec_order(run_dir: Path) -> tuple[list[str], list[str]]:
 
 
 def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[str],
-                 generator_order: Sequence[str] = (), detector_order: Sequence[str] = ()) -> list[Path]:
+                 generator_order: Sequence[str] = (), detector_order: Sequence[str] = (),
+                 references: Path | None = None) -> list[Path]:
     """Render the report files; returns their paths. Raises if no cell has finished."""
     from harness import report_figures as figs
     from harness import report_latex as tex
@@ -393,7 +395,17 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
     lines += ["## Detectors trained with each generator's anomalies", "", *_signal_warnings(check),
               _markdown(main_md), ""]
     tables.append(("main", "Detectors trained with each generator's anomalies",
-                   "Mean ± std over seeds; best per column in bold.", main_md))
+                   f"Mean ± std over seeds; best per column in bold; {OURS}.", main_md))
+    if references is not None:
+        ref_rows = reference_table(load_references(references))
+        lines += ["## Reported elsewhere (not measured here)", "",
+                  f"From `{references}`. Each row says where it comes from: *paper-reported* (the authors' "
+                  "own number, often with the best epoch chosen on the test split and another split and "
+                  f"budget) or *third-party re-run*. Not comparable cell by cell with the tables above, "
+                  f"which are {OURS} (held-out real anomalies, nothing selected on test).", "",
+                  _markdown(ref_rows.set_index("source")), ""]
+        tables.append(("references", "Reported elsewhere (not measured here)",
+                       "paper-reported or third-party re-run; not measured here.", ref_rows.set_index("source")))
     paired_all = []
     if BASELINE in gens and len(gens) > 1:
         simple = paired_table(aug_cells, gens, dets, metrics)

@@ -4,27 +4,52 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
+from typing import Iterator
 
 #: at most this many torch threads by default: more rarely helps the small CPU models here
 MAX_AUTO_THREADS = 8
 
 
-def limit_malloc_arenas(arenas: int = 2) -> None:
-    """Cap glibc malloc arenas (M_ARENA_MAX): anomalib's PatchCore coreset selection on CPU grew
-    to 9–24 GB with the default per-thread arenas, 1.2 GB with 2. Changes memory, not results."""
+def _mallopt(option: int, value: int) -> None:
     if not sys.platform.startswith("linux"):
         return
     import ctypes
 
     try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-8, arenas)  # -8 = M_ARENA_MAX
-        # -3 = M_MMAP_THRESHOLD: a fixed 64 KiB threshold (the dynamic one grows and keeps freed
-        # coreset buffers on the heap; with arenas capped alone screw_bag's PatchCore still reached
-        # 22-24 GB in the builtin calibration, 1.2-1.3 GB with this too, per MALLOC_MMAP_THRESHOLD_)
-        libc.mallopt(-3, 65536)
+        ctypes.CDLL("libc.so.6").mallopt(option, value)
     except (OSError, AttributeError):
         pass
+
+
+_M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8
+#: glibc's ceiling for its dynamic mmap threshold on 64-bit (DEFAULT_MMAP_THRESHOLD_MAX)
+_MMAP_THRESHOLD_MAX = 32 * 1024 * 1024
+
+
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Cap glibc malloc arenas (M_ARENA_MAX): anomalib's PatchCore coreset selection on CPU grew
+    to 9–24 GB with the default per-thread arenas, 1.2 GB with 2 (with `large_buffers_unmapped`
+    around it). Changes memory, not results; costs no speed with one torch thread."""
+    _mallopt(_M_ARENA_MAX, arenas)
+
+
+@contextmanager
+def large_buffers_unmapped(threshold: int = 65536) -> Iterator[None]:
+    """Within: every allocation ≥ `threshold` is mmap'ed, so a freed buffer goes back to the OS.
+
+    PatchCore's coreset selection frees and reallocates large buffers; glibc's dynamic mmap
+    threshold grows to keep them on the heap, and screw_bag's PatchCore reached 22–24 GB with
+    arenas capped alone, 1.2–1.3 GB with this too. Only around the memory-hungry step: process
+    wide, the fixed 64 KiB threshold made DH-Diff's training steps 1.7× and its sampling 1.6×
+    slower (every tensor a fresh mmap + page faults; `benchmarks/dhdiff_speed.py --threads 1`
+    with ``MALLOC_MMAP_THRESHOLD_=65536``: 1358 vs 796 ms/step). Afterwards the threshold is set
+    to glibc's own dynamic ceiling (the dynamic mode cannot be switched back on)."""
+    _mallopt(_M_MMAP_THRESHOLD, threshold)
+    try:
+        yield
+    finally:
+        _mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)
 
 
 def available_cores() -> int:

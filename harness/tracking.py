@@ -11,12 +11,13 @@ per cell, never two.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 
-from harness.cells import ONE_CLASS, CellRecord
+from harness.cells import ONE_CLASS, CellKey, CellRecord
 from harness.fsio import translate
 
 
@@ -29,20 +30,60 @@ def _numerics_tags() -> dict[str, str]:
 
 
 def _flatten(prefix: str, params: dict[str, Any]) -> dict[str, str]:
+    """Dotted keys, one per leaf; unset (None) values are left out, not logged as "None"."""
     out: dict[str, str] = {}
     for k, v in params.items():
         key = f"{prefix}.{k}"
         if isinstance(v, dict):
             out.update(_flatten(key, v))
-        else:
+        elif v is not None:
             out[key] = str(v)[:500]
+    return out
+
+
+def run_name(key: CellKey) -> str:
+    """What tells runs apart first: the MLflow table and chart legends cut long names at the end."""
+    gen = "one-class" if key.generator == ONE_CLASS else key.generator
+    return f"{gen} → {key.detector} · {key.dataset}/{key.category} · seed {key.seed}"
+
+
+def generation_params(generation: dict[str, Any]) -> dict[str, str]:
+    """Params of the generation metrics that were computed. A dict-valued param several metrics
+    share (the mask statistics of the three mask distances) is logged once, as ``gen.<param>.*``."""
+    out: dict[str, str] = {}
+    for name, res in generation.items():
+        if res.get("value") is None:
+            continue
+        for pk, pv in (res.get("params") or {}).items():
+            if pv is None:
+                continue
+            if isinstance(pv, dict):
+                shared = _flatten(f"gen.{pk}", pv)
+                if all(out.get(k, v) == v for k, v in shared.items()):
+                    out.update(shared)
+                    continue
+                out.update(_flatten(f"gen_{name}.{pk}", pv))
+            else:
+                out[f"gen_{name}.{pk}"] = str(pv)[:500]
+    return out
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("anomaly-aug-bench", "torch", "anomalib", "diffusers", "mlflow"):
+        try:
+            out[f"version.{pkg}"] = version(pkg)
+        except PackageNotFoundError:
+            pass
     return out
 
 
 class Tracker:
     """Logs cells to an MLflow experiment named after the spec."""
 
-    def __init__(self, tracking_uri: str, experiment: str, artifact_root: Path):
+    def __init__(self, tracking_uri: str, experiment: str, artifact_root: Path, description: str = ""):
         for name in ("alembic", "mlflow", "mlflow.store.db.utils"):
             logging.getLogger(name).setLevel(logging.WARNING)
         import mlflow
@@ -58,12 +99,23 @@ class Tracker:
                                                                    artifact_location=artifact_root.resolve().as_uri())
             else:
                 self.experiment_id = exp.experiment_id
+            self._describe_experiment(description)
             self.closed_interrupted = self.close_interrupted()
         except Exception as exc:  # noqa: BLE001 - a full or read-only disk reads as SQLAlchemy errors
             err = translate(exc, artifact_root.parent, f"the MLflow store ({tracking_uri})")
             if err is exc:
                 raise
             raise err from None
+
+    def _describe_experiment(self, description: str) -> None:
+        """The spec's description (the UI's experiment note) and the versions, on the experiment;
+        MLflow's empty "Default" experiment removed, so the UI opens on ours."""
+        tags = {**_versions(), **({"mlflow.note.content": description} if description else {})}
+        for k, v in tags.items():
+            self.client.set_experiment_tag(self.experiment_id, k, v)
+        default = self.client.get_experiment("0") if self.experiment_id != "0" else None
+        if default is not None and default.lifecycle_stage == "active" and not self.client.search_runs(["0"], max_results=1):
+            self.client.delete_experiment("0")
 
     def _runs(self, filter_string: str) -> list:
         return self.client.search_runs([self.experiment_id], filter_string=filter_string, max_results=50000)
@@ -97,32 +149,34 @@ class Tracker:
         tags = {"dataset": k.dataset, "category": k.category,
                 "generator": "one-class" if k.generator == ONE_CLASS else k.generator,
                 "detector": k.detector, "seed": str(k.seed), "cell": k.slug, **_numerics_tags()}
-        run = self.client.create_run(self.experiment_id, run_name=k.describe(), tags=tags)
+        ended = int(time.time() * 1000)
+        # Backdated by the cell's own time, so the UI's duration is the real one.
+        run = self.client.create_run(self.experiment_id, start_time=ended - int(record.seconds * 1000),
+                                     run_name=run_name(k), tags=tags)
         rid = run.info.run_id
         try:
             flat = _flatten("p", params)
             flat.update({"seed": str(k.seed), "n_generated": str(record.n_generated)})
+            flat.update(generation_params(record.generation))
             from mlflow.entities import Metric, Param, RunTag
 
-            metrics = [Metric(name, float(v), 0, 0) for name, v in record.metrics.items() if v is not None]
+            metrics = [Metric(name, float(v), ended, 0) for name, v in record.metrics.items() if v is not None]
             gen_tags = []
             for name, res in record.generation.items():
                 if res.get("value") is not None:
-                    metrics.append(Metric(f"gen_{name}", float(res["value"]), 0, 0))
+                    metrics.append(Metric(f"gen_{name}", float(res["value"]), ended, 0))
                 else:
                     gen_tags.append(RunTag(f"gen_{name}.unavailable", str(res.get("unavailable"))[:5000]))
-                for pk, pv in (res.get("params") or {}).items():
-                    flat[f"gen_{name}.{pk}"] = str(pv)[:500]
-            metrics.append(Metric("seconds", record.seconds, 0, 0))
+            metrics.append(Metric("seconds", record.seconds, ended, 0))
             for point in record.curve:  # the training curve as step metrics ("curve.val_pixel_ap", ...)
                 step = int(point.get("step", 0))
-                metrics += [Metric(f"curve.{name}", float(v), 0, step) for name, v in point.items()
+                metrics += [Metric(f"curve.{name}", float(v), ended, step) for name, v in point.items()
                             if name != "step" and v is not None and np.isfinite(v)]
             self.client.log_batch(rid, metrics=metrics, params=[Param(a, b) for a, b in flat.items()], tags=gen_tags)
             for art in artifacts:
                 if art and Path(art).is_file():
                     self.client.log_artifact(rid, str(art))
-            self.client.set_terminated(rid, "FINISHED")
+            self.client.set_terminated(rid, "FINISHED", end_time=ended)
         except BaseException:
             self.client.set_terminated(rid, "FAILED")
             raise

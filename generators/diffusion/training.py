@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -18,6 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from harness.fsio import atomic_path
 
 
 class TrainRng:
@@ -104,15 +105,13 @@ def train_loop(
     def save(step: int) -> None:
         if checkpoint_path is None:
             return
-        Path(checkpoint_path).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(str(checkpoint_path) + ".tmp")
-        torch.save(
-            {"fingerprint": run_fingerprint, "step": step, "model": _model_state(model, trainable_only),
-             "optimizer": opt.state_dict(), "ema": ema.state_dict(), "rng": rng.state(),
-             "losses": result.losses},
-            tmp,
-        )
-        os.replace(tmp, checkpoint_path)
+        with atomic_path(Path(checkpoint_path), what="the training checkpoint") as tmp:
+            torch.save(
+                {"fingerprint": run_fingerprint, "step": step, "model": _model_state(model, trainable_only),
+                 "optimizer": opt.state_dict(), "ema": ema.state_dict(), "rng": rng.state(),
+                 "losses": result.losses},
+                tmp,
+            )
 
     model.train()
     bar = tqdm(range(start, steps), desc=desc, disable=not show_progress, initial=start, total=steps, leave=False)

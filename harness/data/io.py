@@ -110,8 +110,6 @@ def save_png(array: np.ndarray, path: str | Path) -> None:
 
 
 def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
+    """Hex sha256 of a file's bytes (the one file hash of the harness: splits, manifests, weights)."""
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()

@@ -21,8 +21,6 @@ train images becomes ``validation`` too. Test is untouched by either.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zlib
 from pathlib import Path
 
@@ -31,6 +29,7 @@ import pandas as pd
 
 from harness.data.io import file_sha256
 from harness.data.table import ROLES, DatasetError
+from harness.fsio import write_text_atomic
 
 SPLIT_FORMAT_VERSION = 1
 
@@ -143,17 +142,7 @@ def write_split(table: pd.DataFrame, path: Path) -> None:
         for r in table.itertuples(index=False)
     ]
     payload = {"version": SPLIT_FORMAT_VERSION, "rows": rows}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=1)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(Path(path), json.dumps(payload, indent=1) + "\n", what="the split file")
 
 
 def read_split(path: Path) -> pd.DataFrame:
