@@ -54,8 +54,10 @@ class AugmentedSet:
     def n_generated(self) -> int:
         return len(self.manifest["generated"])
 
-    def train_set(self, validation_normal: Sequence[Path] = (), validation: "pd.DataFrame | None" = None) -> TrainSet:
-        gen = self.manifest["generated"]
+    def train_set(self, validation_normal: Sequence[Path] = (), validation: "pd.DataFrame | None" = None,
+                  n: int | None = None) -> TrainSet:
+        """The detector's training set; with `n`, only `n` generated pairs (`stratified_first`)."""
+        gen = self.manifest["generated"] if n is None else stratified_first(self.manifest["generated"], n)
         return TrainSet(
             normal=[self.root / r["image"] for r in self.manifest["normal"]],
             anomalous=[(self.root / r["image"], self.root / r["mask"]) for r in gen],
@@ -71,6 +73,23 @@ class AugmentedSet:
             AnomalyPair(load_image(self.root / r["image"]), load_mask([self.root / r["mask"]]), r["defect_type"])
             for r in self.manifest["generated"]
         ]
+
+
+def stratified_first(generated: list[dict], n: int) -> list[dict]:
+    """The first `n` pairs taken in turn from each defect type (in manifest order), so a smaller
+    count is a subset of every larger one and keeps the types' balance: the ratio axis compares
+    nested sets from one generator fit."""
+    by_type: dict[str, list[dict]] = {}
+    for r in generated:
+        by_type.setdefault(r["defect_type"], []).append(r)
+    out: list[dict] = []
+    depth = 0
+    while len(out) < min(n, len(generated)):
+        for group in by_type.values():
+            if depth < len(group) and len(out) < n:
+                out.append(group[depth])
+        depth += 1
+    return out
 
 
 def load_augmented(root: Path) -> AugmentedSet | None:

@@ -28,16 +28,20 @@ class CellKey:
     detector: str
     seed: int
     fingerprint: str
+    #: generated pairs the detector trained with, on a ratio axis (None: all the generator made)
+    n_synthetic: int | None = None
 
     @property
     def slug(self) -> str:
         parts = [self.dataset, self.category, self.generator if self.generator != ONE_CLASS else "one-class",
-                 self.detector, f"seed{self.seed}", self.fingerprint]
+                 self.detector, f"seed{self.seed}", *([f"n{self.n_synthetic}"] if self.n_synthetic else []),
+                 self.fingerprint]
         return "__".join(re.sub(r"[^A-Za-z0-9_.-]+", "-", p) for p in parts)
 
     def describe(self) -> str:
         gen = "one-class" if self.generator == ONE_CLASS else self.generator
-        return f"{self.dataset}/{self.category} · {gen} · {self.detector} · seed {self.seed}"
+        n = f" · {self.n_synthetic} pairs" if self.n_synthetic else ""
+        return f"{self.dataset}/{self.category} · {gen}{n} · {self.detector} · seed {self.seed}"
 
 
 @dataclass
@@ -46,6 +50,7 @@ class CellRecord:
     metrics: dict[str, float]
     generation: dict[str, Any] = field(default_factory=dict)  # name → {value, unavailable, params}
     n_generated: int = 0
+    n_normal: int = 0  # normal training images (the synthetic:normal ratio is n_generated / n_normal)
     seconds: float = 0.0
     mlflow_run_id: str | None = None
     augmented_manifest: str | None = None

@@ -73,11 +73,34 @@ class SplitSpec(_Strict):
 
 
 class GenerationSpec(_Strict):
-    n_samples: int = Field(64, ge=1, le=100_000)  # generated pairs per category
+    #: generated pairs per (category, seed, generator); a list makes it a grid axis (the
+    #: synthetic:normal ratio axis): the generator samples the largest once, each detector cell
+    #: trains on a stratified subset of each size
+    n_samples: int | list[int] = 64
     quality_metrics: bool = True  # IS / IC-LPIPS / mask statistics per generator
     ic_lpips_net: Literal["vgg", "alex"] = "vgg"
     ic_lpips_size: int = Field(256, ge=32, le=1024)
     ic_lpips_cap: int = Field(50, ge=2)
+
+    @field_validator("n_samples")
+    @classmethod
+    def _counts(cls, v: int | list[int]) -> int | list[int]:
+        counts = [v] if isinstance(v, int) else v
+        if not counts or any(not 1 <= n <= 100_000 for n in counts):
+            raise ValueError("must be a count from 1 to 100000, or a non-empty list of such counts")
+        if not isinstance(v, int) and len(set(v)) != len(v):
+            raise ValueError(f"duplicate counts in {v}")
+        return v
+
+    @property
+    def pool(self) -> int:
+        """How many pairs each generator samples."""
+        return self.n_samples if isinstance(self.n_samples, int) else max(self.n_samples)
+
+    @property
+    def axis(self) -> list[int | None]:
+        """The sample counts a detector cell is trained with; [None] = all (no axis)."""
+        return [None] if isinstance(self.n_samples, int) or len(self.n_samples) == 1 else sorted(self.n_samples)
 
 
 class ReportSpec(_Strict):

@@ -79,6 +79,8 @@ class DetectJob:
     detector: PluginSpec
     key: CellKey
     needs: GenerateJob | None
+    #: train on this many of the generated pairs (a stratified subset; the ratio axis); None = all
+    n_synthetic: int | None = None
 
     @property
     def id(self) -> str:
@@ -232,8 +234,8 @@ def run_generate(spec: ExperimentSpec, job: GenerateJob, env: JobEnv) -> Augment
     real = data.generator_pairs if (cls.needs_real_anomalies or cls.conditions_on_defect_type) else []
     env.note(f"fitting {gen_spec.key} on {len(data.normals)} normal images + {len(real)} real anomalies")
     generator.fit(data.normals, real, seed=seed)
-    env.note(f"sampling {spec.generation.n_samples} pairs from {gen_spec.key}")
-    pairs = sample_pairs(generator, data, spec.generation.n_samples, seed)
+    env.note(f"sampling {spec.generation.pool} pairs from {gen_spec.key}")
+    pairs = sample_pairs(generator, data, spec.generation.pool, seed)
     quality: dict[str, Any] = {}
     grids = sample_grids(pairs, per_type=cls.conditions_on_defect_type)
     if pairs and spec.generation.quality_metrics:
@@ -287,7 +289,7 @@ def run_detect(spec: ExperimentSpec, job: DetectJob, aug: AugmentedSet | None, e
         train = TrainSet(normal=[Path(p) for p in data.normal_rows["image_path"]],
                          validation_normal=data.validation_paths, validation=data.validation)
     else:
-        train = aug.train_set(data.validation_paths, data.validation)
+        train = aug.train_set(data.validation_paths, data.validation, n=job.n_synthetic)
     env.note(f"training {job.detector.key} on {len(train.normal)} normal + {len(train.anomalous)} generated")
     work = env.run_dir / "work" / job.key.slug
     metrics, curve = run_detector(spec, job.detector, train, data.test, job.data.category, job.data.seed, work,
@@ -295,7 +297,7 @@ def run_detect(spec: ExperimentSpec, job: DetectJob, aug: AugmentedSet | None, e
     shutil.rmtree(work, ignore_errors=True)
     record = CellRecord(
         key=job.key, metrics=metrics, generation=(aug.manifest.get("quality", {}) if aug else {}),
-        n_generated=aug.n_generated if aug else 0, seconds=round(time.time() - started, 2),
+        n_generated=len(train.anomalous), n_normal=len(train.normal), seconds=round(time.time() - started, 2),
         augmented_manifest=str(aug.root / "manifest.json") if aug else None, curve=curve,
     )
     CellStore(env.run_dir).save(record)  # on disk before the driver hears of it: a dead driver loses nothing

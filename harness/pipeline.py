@@ -72,13 +72,17 @@ def load_tables(spec: ExperimentSpec) -> list[_Slice]:
 
 
 def _generator_fp(spec: ExperimentSpec, slice_fp: str, gen: PluginSpec, seed: int) -> str:
-    return fingerprint(slice_fp, gen.model_dump(), spec.profile, seed, spec.generation.model_dump())
+    # the set a generator writes depends on how many it samples, not on the axis cut from it
+    generation = {**spec.generation.model_dump(), "n_samples": spec.generation.pool}
+    return fingerprint(slice_fp, gen.model_dump(), spec.profile, seed, generation)
 
 
-def _cell_key(spec: ExperimentSpec, sl: _Slice, gen: PluginSpec | None, det: PluginSpec, seed: int) -> CellKey:
+def _cell_key(spec: ExperimentSpec, sl: _Slice, gen: PluginSpec | None, det: PluginSpec, seed: int,
+              n_synthetic: int | None = None) -> CellKey:
     upstream = _generator_fp(spec, sl.fp, gen, seed) if gen is not None else fingerprint(sl.fp, seed)
-    fp = fingerprint(upstream, det.model_dump(), spec.profile)
-    return CellKey(sl.dataset.name, sl.category, gen.key if gen is not None else ONE_CLASS, det.key, seed, fp)
+    fp = fingerprint(upstream, det.model_dump(), spec.profile, *([n_synthetic] if n_synthetic else []))
+    return CellKey(sl.dataset.name, sl.category, gen.key if gen is not None else ONE_CLASS, det.key, seed, fp,
+                   n_synthetic)
 
 
 def plan(spec: ExperimentSpec, slices: list[_Slice]) -> list[DetectJob]:
@@ -100,9 +104,12 @@ def plan(spec: ExperimentSpec, slices: list[_Slice]) -> list[DetectJob]:
                 gfp = _generator_fp(spec, sl.fp, gen, seed)
                 root = spec.run_dir / "augmented" / sl.dataset.name / sl.category / gen.key / f"seed{seed}-{gfp}"
                 gen_job = GenerateJob(data, gen, gfp, root)
+                # `none` makes no pair: one cell, whatever the ratio axis
+                counts = [None] if gen.name == "none" else spec.generation.axis
                 for det in spec.detectors:
                     if DETECTORS.get(det.name).uses_anomalies:
-                        jobs.append(DetectJob(data, gen, det, _cell_key(spec, sl, gen, det, seed), gen_job))
+                        for n in counts:
+                            jobs.append(DetectJob(data, gen, det, _cell_key(spec, sl, gen, det, seed, n), gen_job, n))
     return jobs
 
 

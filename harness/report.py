@@ -45,7 +45,8 @@ def collect_results(run_dir: Path) -> pd.DataFrame:
     for rec in CellStore(run_dir).records():
         k = rec.key
         row = {"dataset": k.dataset, "category": k.category, "generator": k.generator, "detector": k.detector,
-               "seed": k.seed, "n_generated": rec.n_generated, "seconds": rec.seconds,
+               "seed": k.seed, "n_synthetic": k.n_synthetic, "n_generated": rec.n_generated,
+               "n_normal": rec.n_normal, "seconds": rec.seconds,
                "augmented_manifest": rec.augmented_manifest, **rec.metrics}
         for name, res in rec.generation.items():
             row[f"gen_{name}"] = res.get("value")
@@ -53,6 +54,42 @@ def collect_results(run_dir: Path) -> pd.DataFrame:
                 row[f"gen_{name}_unavailable"] = res.get("unavailable")
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def split_ratio_axis(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the cells of the main tables, every augmented cell of the ratio axis or an empty frame).
+
+    On a ratio axis each (generator, detector) has one cell per sample count; the main tables,
+    statistics and ranks use the largest count (the whole generated set), so a mean never mixes
+    counts. `none` and one-class cells have no count and belong to both."""
+    counts = df["n_synthetic"].dropna() if "n_synthetic" in df.columns else pd.Series(dtype=float)
+    if counts.nunique() < 2:
+        return df, df.iloc[0:0]
+    top = counts.max()
+    main = df[df["n_synthetic"].isna() | (df["n_synthetic"] == top)]
+    return main, df[df["generator"] != ONE_CLASS]
+
+
+def ratio_table(axis: pd.DataFrame, gens: Sequence[str], dets: Sequence[str], metric: str) -> pd.DataFrame:
+    """Rows generator, columns "detector · n pairs (ratio)": mean ± std over seeds (categories averaged)."""
+    counts = sorted(int(n) for n in axis["n_synthetic"].dropna().unique())
+    normal = axis.loc[axis["n_normal"] > 0, "n_normal"]
+    per_normal = float(normal.median()) if len(normal) else 0.0
+    out = pd.DataFrame(index=[g for g in gens if g in set(axis["generator"])])
+    for d in dets:
+        part = axis[axis["detector"] == d]
+        for n in counts:
+            col = f"{d} · {n}" + (f" ({n / per_normal:.2f}:1)" if per_normal else "")
+            for g in out.index:
+                cells = part[(part["generator"] == g) & ((part["n_synthetic"] == n) | part["n_synthetic"].isna())]
+                per_seed = cells.groupby("seed")[metric].mean()
+                if per_seed.empty:
+                    out.loc[g, col] = "–"
+                else:
+                    std = per_seed.std(ddof=1) if len(per_seed) > 1 else float("nan")
+                    out.loc[g, col] = f"{per_seed.mean():.3f}" + (f" ± {std:.3f}" if np.isfinite(std) else "")
+    out.index.name = "generator"
+    return out
 
 
 def _order(values: Sequence[str], preferred: Sequence[str]) -> list[str]:
@@ -354,6 +391,7 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
     df = collect_results(run_dir)
     if df.empty:
         raise FileNotFoundError(f"{run_dir}: no finished cells to report; run `bench run SPEC` first")
+    df, axis = split_ratio_axis(df)
     out_dir.mkdir(parents=True, exist_ok=True)
     if not generator_order or not detector_order:  # a RUN_DIR alone: the order its spec listed
         spec_order = _spec_order(run_dir)
@@ -496,6 +534,20 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
             if paths:
                 figures.append((f"Quality vs detection, {d}", paths))
                 lines += [f"![quality vs detection {d}]({paths[0].name})", ""]
+    if not axis.empty:
+        n_top = int(axis["n_synthetic"].max())
+        lines += ["## Synthetic:normal ratio", "",
+                  f"Each detector trained on the first n generated pairs (taken in turn from each defect type, so "
+                  f"smaller sets are subsets of larger ones, all from one generator fit); ratio = n : normal "
+                  f"training images. Mean ± std over seeds. The tables above use n = {n_top}; `none` makes no "
+                  f"pair (flat).", ""]
+        for m in headline or metrics:
+            rt = ratio_table(axis, gens, dets, m)
+            lines += [f"### {METRIC_NAMES.get(m, m)}", "", _markdown(rt), ""]
+            tables.append((f"ratio-{m}", f"{METRIC_NAMES.get(m, m)} against the number of generated pairs", "", rt))
+            paths = figs.ratio_figure(axis, ref, gens, dets, m, METRIC_NAMES.get(m, m), out_dir)
+            figures.append((f"{METRIC_NAMES.get(m, m)} against the synthetic:normal ratio", paths))
+            lines += [f"![{m} vs ratio]({paths[0].name})", ""]
     if len(cats) > 1:
         lines += ["## Per category", ""]
         for cat in cats:

@@ -59,6 +59,45 @@ def bar_figure(summary: pd.DataFrame, reference: pd.DataFrame, gens: Sequence[st
     return _save(fig, out_dir, metric)
 
 
+def ratio_figure(axis: pd.DataFrame, reference: pd.DataFrame, gens: Sequence[str], dets: Sequence[str],
+                 metric: str, label: str, out_dir: Path) -> list[Path]:
+    """One panel per detector: the metric against the synthetic:normal ratio, a line per generator
+    (seed mean, categories averaged; error bars = seed std with ≥ 2 seeds); `none` and the
+    one-class references as horizontal lines."""
+    plt = _plt()
+    counts = sorted(int(n) for n in axis["n_synthetic"].dropna().unique())
+    normal = axis.loc[axis["n_normal"] > 0, "n_normal"]
+    per_normal = float(normal.median()) if len(normal) else 0.0
+    xs = np.array(counts, dtype=float) / per_normal if per_normal else np.array(counts, dtype=float)
+    fig, axes = plt.subplots(1, len(dets), figsize=(3.6 * len(dets) + 1.6, 3.2), squeeze=False)
+    for ax, d in zip(axes[0], dets):
+        part = axis[axis["detector"] == d]
+        for k, g in enumerate(gens):
+            cells = part[part["generator"] == g]
+            if cells.empty:
+                continue
+            if cells["n_synthetic"].isna().all():  # `none`: no pair at any ratio
+                ax.axhline(cells.groupby("seed")[metric].mean().mean(), color=f"C{k}", ls=":", lw=1.2, label=g)
+                continue
+            per_seed = cells.dropna(subset=["n_synthetic"]).groupby(["n_synthetic", "seed"])[metric].mean()
+            stats = per_seed.groupby(level=0).agg(["mean", "std", "count"]).reindex(counts)
+            err = stats["std"].where(stats["count"] >= 2)
+            ax.errorbar(xs, stats["mean"], yerr=None if err.isna().all() else err.fillna(0), marker="o", ms=3,
+                        capsize=2, color=f"C{k}", label=g)
+        ref = reference[reference["metric"] == metric]
+        for j, r in enumerate(ref.itertuples()):
+            ax.axhline(r.mean, color="grey", ls="--", lw=0.8 + 0.3 * j, label=f"{r.detector} (one-class)")
+        ax.set_xscale("log")
+        ax.set_xticks(xs, [f"{x:.2g}" for x in xs])
+        ax.minorticks_off()
+        ax.set_xlabel("synthetic : normal" if per_normal else "generated pairs")
+        ax.set_ylabel(label)
+        ax.set_title(d, fontsize=9)
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+    fig.tight_layout()
+    return _save(fig, out_dir, f"ratio_{metric}")
+
+
 def cd_figure(result: dict, label: str, out_dir: Path) -> list[Path]:
     """scikit-posthocs' critical-difference diagram (average ranks; bars join non-significant groups)."""
     from harness.stats import draw_cd_diagram
