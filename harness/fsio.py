@@ -97,6 +97,17 @@ def translate(exc: BaseException, folder: Path, what: str, need: int | None = No
     return output_error(folder, kind, what, need) if kind else exc
 
 
+def _default_mode() -> int:
+    """The mode `open()` would give a new file (0o666 less the umask): mkstemp's 0o600 would make
+    reports and datasets unreadable to the rest of a team."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_FILE_MODE = _default_mode()
+
+
 @contextmanager
 def atomic_path(path: Path, *, what: str | None = None, need: int | None = None) -> Iterator[Path]:
     """A temp path beside `path` to write to (for writers that want a file name: PIL, matplotlib);
@@ -113,6 +124,7 @@ def atomic_path(path: Path, *, what: str | None = None, need: int | None = None)
         yield Path(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)

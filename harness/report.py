@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from harness.cells import ONE_CLASS, CellStore
+from harness.fsio import write_text_atomic
 from harness.references import OURS, load_references, reference_table
 
 METRIC_NAMES = {
@@ -565,19 +566,20 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
         lines += [f"![{METRIC_NAMES[m]}]({bar[0].name})", ""]
 
     md = out_dir / "results.md"
-    md.write_text("\n".join(lines))
+    write_text_atomic(md, "\n".join(lines))
     csv = out_dir / "results.csv"
-    summary.assign(generator=summary["generator"].replace(ONE_CLASS, "one-class")).to_csv(csv, index=False, float_format="%.6f")
+    write_text_atomic(csv, summary.assign(generator=summary["generator"].replace(ONE_CLASS, "one-class"))
+                      .to_csv(index=False, float_format="%.6f"))
     signal = out_dir / "signal.csv"
-    check.to_csv(signal, index=False, float_format="%.6f")
+    write_text_atomic(signal, check.to_csv(index=False, float_format="%.6f"))
     paths = [md, csv, signal]
     if paired_all:
         paired_csv = out_dir / "paired.csv"
-        pd.concat(paired_all).to_csv(paired_csv, index=False, float_format="%.6g")
+        write_text_atomic(paired_csv, pd.concat(paired_all).to_csv(index=False, float_format="%.6g"))
         paths.append(paired_csv)
     if not corr.empty:
         corr_csv = out_dir / "correlation.csv"
-        corr.to_csv(corr_csv, index=False, float_format="%.6g")
+        write_text_atomic(corr_csv, corr.to_csv(index=False, float_format="%.6g"))
         paths.append(corr_csv)
 
     groups = [*dets, *ref_dets]
@@ -588,15 +590,16 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
             continue
         body.append(tex.table(frame, caption=heading, label=tex.label_of(key), groups=groups, note=intro))
     tex_path = out_dir / "results.tex"
-    tex_path.write_text("\n".join(body))
+    write_text_atomic(tex_path, "\n".join(body))
     doc_body = [r"\input{results.tex}", r"\clearpage"]
     doc_body += [tex.figure(p[1].name, caption, tex.label_of("fig-" + p[1].stem)) for caption, p in figures]
     doc = out_dir / "report.tex"
-    doc.write_text(tex.document(title, "\n".join(doc_body)))
+    write_text_atomic(doc, tex.document(title, "\n".join(doc_body)))
     paths += [tex_path, doc]
     for _, p in figures:
         paths += p
-    (out_dir / "cells.json").write_text(json.dumps(df.replace({np.nan: None}).to_dict(orient="records"), indent=1, default=str))
+    write_text_atomic(out_dir / "cells.json",
+                      json.dumps(df.replace({np.nan: None}).to_dict(orient="records"), indent=1, default=str))
     from harness.report_html import write_html
 
     paths.append(write_html(out_dir / "index.html", title=title, run_dir=run_dir, df=df, gens=gens,

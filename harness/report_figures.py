@@ -24,9 +24,13 @@ def _plt():
 
 
 def _save(fig, out_dir: Path, stem: str) -> list[Path]:
+    from harness.fsio import atomic_path
+
     paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.pdf"]
-    fig.savefig(paths[0], dpi=150)
-    fig.savefig(paths[1], metadata={"CreationDate": None, "ModDate": None})  # byte-stable PDF
+    with atomic_path(paths[0]) as tmp:
+        fig.savefig(tmp, format="png", dpi=150)
+    with atomic_path(paths[1]) as tmp:
+        fig.savefig(tmp, format="pdf", metadata={"CreationDate": None, "ModDate": None})  # byte-stable PDF
     _plt().close(fig)
     return paths
 

@@ -144,5 +144,7 @@ def write_html(path: Path, *, title: str, run_dir: Path, df: pd.DataFrame, gens:
                      f"<code>{html.escape(str(s.get('device')))}</code></p>")
         parts.append(f"<details><summary>spec</summary><pre>{html.escape(json.dumps(s, indent=1))}</pre></details>")
     parts.append(f"<p class='note'>Versions at report time: {html.escape(_versions())}</p></body></html>")
-    path.write_text("\n".join(parts))
+    from harness.fsio import write_text_atomic
+
+    write_text_atomic(path, "\n".join(parts))
     return path

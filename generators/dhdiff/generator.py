@@ -34,6 +34,7 @@ from generators.diffusion.params import (
 from generators.diffusion import pretrained as sd
 from generators.diffusion.windows import anomaly_box, crop, load_side, random_box
 from harness.data.foreground import ObjectEstimate, fit_object, on_object_fraction
+from harness.fsio import atomic_path
 from harness.registry import GENERATORS
 
 FORMAT = "dhdiff-v2"
@@ -384,13 +385,14 @@ class DHDiff(Generator):
         if self.params.pretrained:  # the frozen pretrained weights are re-read from `pretrained`
             keep = set(sd.trainable_names(self.model))
             state = {k: v for k, v in state.items() if k in keep}
-        torch.save({"format": FORMAT, "name": self.name, "params": self.params.model_dump(),
-                    "category": self.context.category, "vocab": vocab, "defect_types": self.defect_types,
-                    "fallback_masks": self.fallback_masks, "state_dict": state,
-                    "object": None if self.object is None else {
-                        "found_share": self.object.found_share, "n_images": self.object.n_images,
-                        "frequency": torch.from_numpy(self.object.frequency)},
-                    "on_object_types": self.on_object_types}, path)
+        with atomic_path(path, what=f"the saved {self.name} model") as tmp:
+            torch.save({"format": FORMAT, "name": self.name, "params": self.params.model_dump(),
+                        "category": self.context.category, "vocab": vocab, "defect_types": self.defect_types,
+                        "fallback_masks": self.fallback_masks, "state_dict": state,
+                        "object": None if self.object is None else {
+                            "found_share": self.object.found_share, "n_images": self.object.n_images,
+                            "frequency": torch.from_numpy(self.object.frequency)},
+                        "on_object_types": self.on_object_types}, tmp)
 
     def load(self, path: Path) -> None:
         path = model_file(Path(path))

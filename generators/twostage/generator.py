@@ -31,6 +31,7 @@ from generators.diffusion.sampling import (
 from generators.diffusion.training import (
     BalancedSampler, TrainRng, fingerprint, images_to_tensor, masks_to_tensor, random_flips, train_loop,
 )
+from harness.fsio import atomic_path
 from harness.registry import GENERATORS
 
 FORMAT = "twostage-v1"
@@ -305,9 +306,10 @@ class TwoStage(Generator):
             keep = set(sd.trainable_names(model))  # the frozen pretrained weights are re-read from `pretrained`
             return {k: v for k, v in full.items() if k in keep}
 
-        torch.save({"format": FORMAT, "params": self.params.model_dump(), "category": self.context.category,
-                    "vocab": vocab, "defect_types": self.defect_types, "fallback_masks": self.fallback_masks,
-                    "mask_model": state(self.mask_model), "paint_model": state(self.paint_model)}, path)
+        with atomic_path(path, what=f"the saved {self.name} model") as tmp:
+            torch.save({"format": FORMAT, "params": self.params.model_dump(), "category": self.context.category,
+                        "vocab": vocab, "defect_types": self.defect_types, "fallback_masks": self.fallback_masks,
+                        "mask_model": state(self.mask_model), "paint_model": state(self.paint_model)}, tmp)
 
     def load(self, path: Path) -> None:
         path = model_file(path)
