@@ -21,7 +21,7 @@ DEFAULT_COUNTS = {"train": 120, "validation": 20, "test_good": 40, "per_defect":
 
 
 #: mode of every written file: readable by all, like the category folders (0o755); the temp
-#: files `atomic_path` writes through are private (0o600) until renamed
+#: the dataset's files are world-readable whatever the umask (atomic_path otherwise applies the umask)
 _FILE_MODE = 0o644
 
 
@@ -33,7 +33,7 @@ def _default_counts() -> dict[str, int]:
 
 
 def _save(array: np.ndarray, path: Path) -> None:
-    with atomic_path(path, need=array.nbytes) as tmp:
+    with atomic_path(path, need=array.nbytes, durable=False) as tmp:  # the category folder is renamed in whole
         Image.fromarray(array).save(tmp, format="PNG", optimize=False, compress_level=6)
         os.chmod(tmp, _FILE_MODE)
 
