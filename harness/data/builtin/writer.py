@@ -20,8 +20,8 @@ from harness.fsio import atomic_path
 DEFAULT_COUNTS = {"train": 120, "validation": 20, "test_good": 40, "per_defect": 30}
 
 
-#: mode of every written file: readable by all, like the category folders (0o755); the temp
-#: the dataset's files are world-readable whatever the umask (atomic_path otherwise applies the umask)
+#: mode of every written file: readable by all, like the category folders (0o755), whatever the
+#: umask (atomic_path would otherwise apply the umask)
 _FILE_MODE = 0o644
 
 
