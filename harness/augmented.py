@@ -22,7 +22,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
 
 import numpy as np
 
@@ -75,21 +75,28 @@ class AugmentedSet:
         ]
 
 
+T = TypeVar("T")
+
+
+def by_defect_type(items: Iterable[T], type_of: Callable[[T], str]) -> dict[str, list[T]]:
+    """Items grouped by defect type, types in order of first appearance, order kept within each."""
+    groups: dict[str, list[T]] = {}
+    for item in items:
+        groups.setdefault(type_of(item), []).append(item)
+    return groups
+
+
+def in_turn(groups: dict[str, list[T]], n: int) -> list[T]:
+    """The first `n` items taken in turn from each group (a mixed sample grid, the ratio axis)."""
+    depth = max((len(g) for g in groups.values()), default=0)
+    return [g[i] for i in range(depth) for g in groups.values() if i < len(g)][:n]
+
+
 def stratified_first(generated: list[dict], n: int) -> list[dict]:
     """The first `n` pairs taken in turn from each defect type (in manifest order), so a smaller
     count is a subset of every larger one and keeps the types' balance: the ratio axis compares
     nested sets from one generator fit."""
-    by_type: dict[str, list[dict]] = {}
-    for r in generated:
-        by_type.setdefault(r["defect_type"], []).append(r)
-    out: list[dict] = []
-    depth = 0
-    while len(out) < min(n, len(generated)):
-        for group in by_type.values():
-            if depth < len(group) and len(out) < n:
-                out.append(group[depth])
-        depth += 1
-    return out
+    return in_turn(by_defect_type(generated, lambda r: r["defect_type"]), n)
 
 
 def load_augmented(root: Path) -> AugmentedSet | None:

@@ -139,8 +139,8 @@ class ExperimentSpec(_Strict):
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int | Literal["auto"] = "auto"  # torch CPU threads (harness.runtime.choose_threads); not in cell identity
-    # who runs the jobs: local (one after another), ray, or auto (ray where it is installed and ≥ 2 cores
-    # are free, one job per core; else local); not in cell identity (numbers match for the same threads)
+    # who runs the jobs: local (one after another), ray, or auto (ray where it is installed and the machine
+    # has ≥ 2 cores, one job per core; else local); not in cell identity (numbers match for the same threads)
     executor: Literal["local", "ray", "auto"] = "local"
     datasets: list[DatasetSpec] = Field(default_factory=lambda: [DatasetSpec()], min_length=1)
     split: SplitSpec = Field(default_factory=SplitSpec)

@@ -25,7 +25,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from harness.augmented import AugmentedSet, folder_name, load_augmented, write_augmented
+from harness.augmented import AugmentedSet, by_defect_type, folder_name, in_turn, load_augmented, write_augmented
 from harness.cells import ONE_CLASS, CellKey, CellRecord, CellStore
 from harness.config import DatasetSpec, ExperimentSpec, PluginSpec
 from harness.core.detector import Detector, TrainSet
@@ -199,10 +199,8 @@ def sample_grids(pairs: list[AnomalyPair], *, per_type: bool, rows: int = 8) -> 
         return {}
     from harness.sample_grid import sample_grid
 
-    by_type: dict[str, list[AnomalyPair]] = {}
-    for p in pairs:
-        by_type.setdefault(p.defect_type, []).append(p)
-    mixed = [group[i] for i in range(rows) for group in by_type.values() if i < len(group)][:rows]
+    by_type = by_defect_type(pairs, lambda p: p.defect_type)
+    mixed = in_turn(by_type, rows)
     grids = {"grid": sample_grid(mixed, max_rows=rows)}
     if per_type:
         for t, group in by_type.items():
