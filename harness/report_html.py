@@ -12,7 +12,6 @@ import html
 import json
 import platform
 import re
-from importlib import metadata
 from pathlib import Path
 from typing import Sequence
 
@@ -82,12 +81,10 @@ def sample_grids(run_dir: Path, df: pd.DataFrame, gens: Sequence[str]) -> list[t
 
 
 def _versions() -> str:
+    from harness.runtime import package_versions
+
     items = [f"python {platform.python_version()}"]
-    for name in VERSIONED:
-        try:
-            items.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            continue
+    items += [f"{name} {v}" for name, v in package_versions(VERSIONED).items()]
     return ", ".join(items)
 
 

@@ -5,10 +5,24 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Sequence
 
 #: at most this many torch threads by default: more rarely helps the small CPU models here
 MAX_AUTO_THREADS = 8
+
+
+def package_versions(names: Sequence[str]) -> dict[str, str]:
+    """Installed version of each named distribution (absent ones left out): what a report or an
+    MLflow experiment records beside the numbers."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in names:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return out
 
 
 def _mallopt(option: int, value: int) -> None:

@@ -69,15 +69,10 @@ def generation_params(generation: dict[str, Any]) -> dict[str, str]:
 
 
 def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
+    from harness.runtime import package_versions
 
-    out = {}
-    for pkg in ("anomaly-aug-bench", "torch", "anomalib", "diffusers", "mlflow"):
-        try:
-            out[f"version.{pkg}"] = version(pkg)
-        except PackageNotFoundError:
-            pass
-    return out
+    names = ("anomaly-aug-bench", "torch", "anomalib", "diffusers", "mlflow")
+    return {f"version.{k}": v for k, v in package_versions(names).items()}
 
 
 class Tracker:
