@@ -39,6 +39,18 @@ def test_synthesizes_once_into_the_cache(small_cache):
     assert (split.groupby(["role", "defect_type"]).size().loc["generator_train"] == 1).all()
 
 
+def test_draws_only_the_category_loaded_and_the_same_bytes_as_drawn_with_the_others(small_cache, tmp_path):
+    DATASETS.get("builtin")(None, {"seed": 2}, image_size=48).load("tiles")
+    target = small_cache / f"builtin-v{builtin.BUILTIN_VERSION}-48px-seed2"
+    assert sorted(p.name for p in target.iterdir()) == ["tiles"], "other categories drawn, or a temporary folder left"
+    builtin.synthesize(tmp_path / "all", image_size=48, seed=2)
+    alone = sorted(p.relative_to(target) for p in (target / "tiles").rglob("*") if p.is_file())
+    assert alone == sorted(p.relative_to(tmp_path / "all") for p in (tmp_path / "all" / "tiles").rglob("*") if p.is_file())
+    assert all((target / f).read_bytes() == (tmp_path / "all" / f).read_bytes() for f in alone)
+    DATASETS.get("builtin")(None, {"seed": 2}, image_size=48).load("pushpins")
+    assert sorted(p.name for p in target.iterdir()) == ["pushpins", "tiles"]
+
+
 def test_reads_a_synthesized_root(tmp_path, monkeypatch):
     builtin.synthesize(tmp_path / "d", categories=["tiles"], image_size=48, counts=SMALL)
     adapter = DATASETS.get("builtin")(tmp_path / "d", image_size=48)
