@@ -36,8 +36,8 @@ def _complete(folder: Path) -> bool:
 def cached_builtin(image_size: int, seed: int, category: str) -> Path:
     """The cache folder holding `category` at this size and seed; the category is drawn if absent.
 
-    Only the category asked for is drawn (pushpins alone takes a quarter of the 29 s that all
-    four take on one core): every image is a function of (category, split, index, seed), so a
+    Only the category asked for is drawn (pushpins alone: 9 of the 29 s that all four take at
+    128 px on one core): every image is a function of (category, split, index, seed), so a
     category drawn alone is byte for byte the one drawn with the others.
     """
     target = cache_root() / f"builtin-v{BUILTIN_VERSION}-{image_size}px-seed{seed}"
