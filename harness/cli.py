@@ -154,7 +154,8 @@ def quality(run_dir: Path, device: str) -> None:
         _fail(exc)
         return
     done = ", ".join(f"{k} {n}" for k, n in sorted(summary.rescored.items())) or "nothing new"
-    click.echo(f"{summary.sets} augmented sets; re-scored: {done}; {summary.cells_updated} cell records updated")
+    click.echo(f"{summary.sets} augmented sets; re-scored: {done}; {summary.cells_updated} cell records and "
+               f"{summary.mlflow_runs_updated} MLflow runs updated")
     for key, reason in sorted(summary.still_missing.items()):
         click.echo(f"  {key}: still n/a — {reason}")
     click.echo(f"then: bench report {run_dir}")

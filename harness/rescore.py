@@ -6,8 +6,10 @@ generated images come from the set itself, the real generator-train anomalies fr
 recorded split (``splits/<dataset>/<category>/seed<k>.json``, sha256-checked, never the
 validation or test rows). Only missing image metrics (IS, IC-LPIPS, KID, FID) are recomputed;
 values already present are kept. The manifest and each cell record that points at the set
-are rewritten atomically, so a crash leaves either the old or the new record. MLflow runs
-are not touched: the report reads the cell records.
+are rewritten atomically, so a crash leaves either the old or the new record. Each cell's
+MLflow run (where its record has one) gets the new metrics and their params, so the UI agrees
+with the report. It holds the run folder's lock, as `bench run` does: a run that is still
+writing the sets makes it exit 2 with the lock message.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 from harness.augmented import MANIFEST, load_augmented
 from harness.cells import CellStore, write_json_atomic
 from harness.core.generator import AnomalyPair
+from harness.lock import run_lock
 
 IMAGE_METRICS = ("is", "ic_lpips", "kid", "fid")
 
@@ -32,6 +35,7 @@ class RescoreSummary:
     rescored: dict[str, int] = field(default_factory=dict)  # metric → sets now with a value
     still_missing: dict[str, str] = field(default_factory=dict)  # metric → one reason
     cells_updated: int = 0
+    mlflow_runs_updated: int = 0
 
 
 def _set_key(manifest: Path | str) -> tuple[str, ...]:
@@ -64,12 +68,28 @@ def real_generator_train(run_dir: Path, dataset: str, category: str, seed: int, 
 
 def rescore_run(run_dir: Path, *, device: str = "cpu", echo: Callable[[str], None] = print) -> RescoreSummary:
     """Re-score every complete augmented set under `run_dir`; returns what changed."""
-    from harness.metrics.generation import generation_metrics
-
     spec_file = run_dir / "spec.json"
     if not spec_file.is_file():
         raise FileNotFoundError(f"{spec_file}: not a run folder (no spec.json); pass the folder `bench run` wrote")
-    spec = json.loads(spec_file.read_text())
+    with run_lock(run_dir, warn=echo):
+        return _rescore(run_dir, json.loads(spec_file.read_text()), device, echo)
+
+
+def _tracker(run_dir: Path, spec: dict[str, Any]):
+    """The run's MLflow experiment, or None where the run logged none (no store, no name)."""
+    from harness.tracking import Tracker
+
+    uri = spec.get("tracking_uri") or (f"sqlite:///{(run_dir / 'mlflow.db').resolve()}"
+                                       if (run_dir / "mlflow.db").is_file() else None)
+    if uri is None or not spec.get("name"):
+        return None
+    return Tracker(uri, spec["name"], run_dir / "mlartifacts", spec.get("description") or "")
+
+
+def _rescore(run_dir: Path, spec: dict[str, Any], device: str, echo: Callable[[str], None]) -> RescoreSummary:
+    from harness.metrics.generation import generation_metrics
+
+    tracker = None
     gen_cfg = spec.get("generation", {})
     weights_dir = Path(spec["weights_dir"]) if spec.get("weights_dir") else None
     summary = RescoreSummary()
@@ -112,4 +132,8 @@ def rescore_run(run_dir: Path, *, device: str = "cpu", echo: Callable[[str], Non
             rec.generation = quality
             store.save(rec)
             summary.cells_updated += 1
+            if rec.mlflow_run_id:
+                tracker = tracker or _tracker(run_dir, spec)
+                if tracker is not None and tracker.update_generation(rec.mlflow_run_id, quality):
+                    summary.mlflow_runs_updated += 1
     return summary

@@ -127,6 +127,24 @@ class Tracker:
         runs = self._runs(f"tags.cell = '{slug}' and attributes.status = 'FINISHED'")
         return runs[0].info.run_id if runs else None
 
+    def update_generation(self, run_id: str, generation: dict[str, Any]) -> int:
+        """After `bench quality`: log the generation metrics computed since the run was logged (the
+        metric and its params) and drop their ``gen_<name>.unavailable`` tags; what was logged
+        before is kept (MLflow params cannot change). Returns how many metrics were added."""
+        from mlflow.entities import Metric, Param
+
+        run = self.client.get_run(run_id)
+        now = int(time.time() * 1000)
+        metrics = [Metric(f"gen_{name}", float(res["value"]), now, 0) for name, res in generation.items()
+                   if res.get("value") is not None and f"gen_{name}" not in run.data.metrics]
+        params = [Param(k, v) for k, v in generation_params(generation).items() if k not in run.data.params]
+        if metrics or params:
+            self.client.log_batch(run_id, metrics=metrics, params=params)
+        for m in metrics:
+            if f"{m.key}.unavailable" in run.data.tags:
+                self.client.delete_tag(run_id, f"{m.key}.unavailable")
+        return len(metrics)
+
     def log_cell(self, record: CellRecord, params: dict[str, Any], artifacts: Iterable[Path]) -> str:
         try:
             return self._log_cell(record, params, artifacts)

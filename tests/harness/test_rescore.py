@@ -60,7 +60,7 @@ def test_bench_quality_fills_in_kid_from_the_generator_train_split(run_dir):
     run, pairs, root = run_dir
     res = CliRunner().invoke(main, ["quality", str(run)])
     assert res.exit_code == 0, res.output
-    assert "re-scored: kid 1" in res.output and "1 cell records updated" in res.output
+    assert "re-scored: kid 1" in res.output and "1 cell records and 0 MLflow runs updated" in res.output
     manifest = json.loads((root / "manifest.json").read_text())
     kid = manifest["quality"]["kid"]
     feats = G.Pool3Features(_colour_features, "colour (test)", "none")
@@ -84,3 +84,36 @@ def test_bench_quality_changed_dataset_is_one_clear_error(run_dir):
     assert (root / "manifest.json").read_text() == before  # nothing half-written
     res = CliRunner().invoke(main, ["quality", str(run.parent / "nowhere")])
     assert res.exit_code != 0
+
+
+def test_bench_quality_updates_the_cells_mlflow_run(run_dir):
+    from harness.tracking import Tracker
+
+    run, _, _ = run_dir
+    spec = json.loads((run / "spec.json").read_text())
+    (run / "spec.json").write_text(json.dumps({**spec, "name": "rescore-test"}))
+    store = CellStore(run)
+    rec = store.records()[0]
+    tracker = Tracker(f"sqlite:///{run / 'mlflow.db'}", "rescore-test", run / "mlartifacts")
+    rec.mlflow_run_id = tracker.log_cell(rec, {}, [])
+    store.save(rec)
+    before = tracker.client.get_run(rec.mlflow_run_id).data
+    assert "gen_kid" not in before.metrics and "gen_kid.unavailable" in before.tags
+    res = CliRunner().invoke(main, ["quality", str(run)])
+    assert res.exit_code == 0 and "1 cell records and 1 MLflow runs updated" in res.output, res.output
+    after = tracker.client.get_run(rec.mlflow_run_id).data
+    kid = CellStore(run).records()[0].generation["kid"]
+    assert after.metrics["gen_kid"] == pytest.approx(kid["value"])
+    assert after.params["gen_kid.n_real"] == "4" and "gen_kid.unavailable" not in after.tags
+    assert after.metrics["gen_mask_area_wd"] == before.metrics["gen_mask_area_wd"]  # what was there is kept
+
+
+def test_bench_quality_waits_for_no_run_holding_the_folder(run_dir):
+    from harness.lock import run_lock
+
+    run, _, root = run_dir
+    before = (root / "manifest.json").read_text()
+    with run_lock(run, warn=lambda m: None):
+        res = CliRunner().invoke(main, ["quality", str(run)])
+    assert res.exit_code == 2 and "in use by another bench run" in res.output
+    assert (root / "manifest.json").read_text() == before
