@@ -186,9 +186,7 @@ class ExperimentSpec(_Strict):
 
     @property
     def mlflow_uri(self) -> str:
-        if self.tracking_uri:
-            return self.tracking_uri
-        return f"sqlite:///{(self.run_dir / 'mlflow.db').resolve()}"
+        return self.tracking_uri or default_tracking_uri(self.run_dir)
 
     def resolved_device(self) -> str:
         if self.device != "auto":
@@ -196,6 +194,11 @@ class ExperimentSpec(_Strict):
         import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def default_tracking_uri(run_dir: Path) -> str:
+    """The MLflow store a run keeps in its own folder when the spec names no tracking server."""
+    return f"sqlite:///{(run_dir / 'mlflow.db').resolve()}"
 
 
 def fingerprint(*parts: Any) -> str:

@@ -77,10 +77,10 @@ def rescore_run(run_dir: Path, *, device: str = "cpu", echo: Callable[[str], Non
 
 def _tracker(run_dir: Path, spec: dict[str, Any]):
     """The run's MLflow experiment, or None where the run logged none (no store, no name)."""
+    from harness.config import default_tracking_uri
     from harness.tracking import Tracker
 
-    uri = spec.get("tracking_uri") or (f"sqlite:///{(run_dir / 'mlflow.db').resolve()}"
-                                       if (run_dir / "mlflow.db").is_file() else None)
+    uri = spec.get("tracking_uri") or (default_tracking_uri(run_dir) if (run_dir / "mlflow.db").is_file() else None)
     if uri is None or not spec.get("name"):
         return None
     return Tracker(uri, spec["name"], run_dir / "mlartifacts", spec.get("description") or "")

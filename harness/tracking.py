@@ -68,6 +68,14 @@ def generation_params(generation: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def generation_metrics(generation: dict[str, Any], timestamp: int) -> list:
+    """The computed generation metrics as MLflow metrics ``gen_<name>`` (n/a ones left out)."""
+    from mlflow.entities import Metric
+
+    return [Metric(f"gen_{name}", float(res["value"]), timestamp, 0) for name, res in generation.items()
+            if res.get("value") is not None]
+
+
 def _versions() -> dict[str, str]:
     from harness.runtime import package_versions
 
@@ -131,12 +139,11 @@ class Tracker:
         """After `bench quality`: log the generation metrics computed since the run was logged (the
         metric and its params) and drop their ``gen_<name>.unavailable`` tags; what was logged
         before is kept (MLflow params cannot change). Returns how many metrics were added."""
-        from mlflow.entities import Metric, Param
+        from mlflow.entities import Param
 
         run = self.client.get_run(run_id)
         now = int(time.time() * 1000)
-        metrics = [Metric(f"gen_{name}", float(res["value"]), now, 0) for name, res in generation.items()
-                   if res.get("value") is not None and f"gen_{name}" not in run.data.metrics]
+        metrics = [m for m in generation_metrics(generation, now) if m.key not in run.data.metrics]
         params = [Param(k, v) for k, v in generation_params(generation).items() if k not in run.data.params]
         if metrics or params:
             self.client.log_batch(run_id, metrics=metrics, params=params)
@@ -174,12 +181,9 @@ class Tracker:
             from mlflow.entities import Metric, Param, RunTag
 
             metrics = [Metric(name, float(v), ended, 0) for name, v in record.metrics.items() if v is not None]
-            gen_tags = []
-            for name, res in record.generation.items():
-                if res.get("value") is not None:
-                    metrics.append(Metric(f"gen_{name}", float(res["value"]), ended, 0))
-                else:
-                    gen_tags.append(RunTag(f"gen_{name}.unavailable", str(res.get("unavailable"))[:5000]))
+            metrics += generation_metrics(record.generation, ended)
+            gen_tags = [RunTag(f"gen_{name}.unavailable", str(res.get("unavailable"))[:5000])
+                        for name, res in record.generation.items() if res.get("value") is None]
             metrics.append(Metric("seconds", record.seconds, ended, 0))
             for point in record.curve:  # the training curve as step metrics ("curve.val_pixel_ap", ...)
                 step = int(point.get("step", 0))

@@ -3,7 +3,8 @@
 With no root, each category is synthesized once, when first loaded, into a cache folder
 (``$BENCH_DATA_DIR`` or ``~/.cache/anomaly-aug-bench``, subfolder
 ``builtin-v<version>-<size>px-seed<seed>/<category>``) — drawn into a temporary folder and
-renamed, so a crash never leaves half a category — and read with the MVTec LOCO parser. With a root, it reads what ``bench data synth`` wrote.
+renamed, so a crash never leaves half a category — and read with the MVTec LOCO parser.
+With a root, it reads what ``bench data synth`` wrote.
 """
 
 from __future__ import annotations
