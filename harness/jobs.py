@@ -226,8 +226,10 @@ def run_generate(spec: ExperimentSpec, job: GenerateJob, env: JobEnv) -> Augment
     data = seed_data(job.data, spec.image_size)
     cls = GENERATORS.get(gen_spec.name)
     root = job.root
+    # cache_dir: the run's store of fitted models, shared by every augmented set of the run, so
+    # variants that differ only in sampling params (guidance, placement) reuse one fit
     ctx = RunContext(job.data.category, spec.image_size, spec.profile, env.device, root.parent / f"{root.name}.work",
-                     env.show_progress)
+                     env.show_progress, cache_dir=env.run_dir / "fits")
     generator: Generator = cls(gen_spec.params, ctx)
     real = data.generator_pairs if (cls.needs_real_anomalies or cls.conditions_on_defect_type) else []
     env.note(f"fitting {gen_spec.key} on {len(data.normals)} normal images + {len(real)} real anomalies")

@@ -82,3 +82,21 @@ def run_lock(run_dir: Path, *, warn: Callable[[str], None] = print) -> Iterator[
             os.ftruncate(fd, 0)  # empty = free; the file stays so no one locks a deleted inode
     finally:
         os.close(fd)  # releases the flock
+
+
+@contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold an OS file lock on `path` for the block, waiting while another process holds it: jobs
+    that would compute the same file (one generator fit shared by several variants) take turns,
+    and the later one finds the file made. The kernel drops the lock if its holder dies. Where the
+    filesystem has no working flock, the block runs unlocked (the work is then merely repeated)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            pass
+        yield
+    finally:
+        os.close(fd)  # releases the flock

@@ -30,7 +30,11 @@ METRIC_NAMES = {
     "image_auroc": "I-AUROC", "image_ap": "I-AP", "image_f1max": "I-F1max",
     "pixel_auroc": "P-AUROC", "pixel_ap": "P-AP", "pixel_f1max": "P-F1max",
     "pixel_aupro": "AUPRO", "spro": "sPRO",
+    # the validation fold's pixel AP at the step the detector kept (the best of its training
+    # curve): real anomalies carved from generator-train, never test, so choosing on it is clean
+    "val_pixel_ap": "val P-AP",
 }
+VALIDATION_METRIC = "val_pixel_ap"
 QUALITY_NAMES = {
     "is": "IS", "ic_lpips": "IC-LPIPS", "kid": "KID", "fid": "FID",
     # 1-D Wasserstein distances, generated vs real generator-train masks (lower = closer)
@@ -49,6 +53,9 @@ def collect_results(run_dir: Path) -> pd.DataFrame:
                "seed": k.seed, "n_synthetic": k.n_synthetic, "n_generated": rec.n_generated,
                "n_normal": rec.n_normal, "seconds": rec.seconds,
                "augmented_manifest": rec.augmented_manifest, **rec.metrics}
+        val = [p[VALIDATION_METRIC] for p in rec.curve if p.get(VALIDATION_METRIC) is not None]
+        if val:
+            row[VALIDATION_METRIC] = max(val)
         for name, res in rec.generation.items():
             row[f"gen_{name}"] = res.get("value")
             if res.get("value") is None:
@@ -435,6 +442,16 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
               _markdown(main_md), ""]
     tables.append(("main", "Detectors trained with each generator's anomalies",
                    f"Mean ± std over seeds; best per column in bold; {OURS}.", main_md))
+    if VALIDATION_METRIC in aug_cells.columns and aug_cells[VALIDATION_METRIC].notna().any():
+        val_md = wide_table(summarise(aug_cells, [VALIDATION_METRIC]), gens, dets, [VALIDATION_METRIC])
+        val_check = signal_check(aug_cells, gens, dets, [VALIDATION_METRIC])
+        lines += ["## Model selection: the validation fold", "",
+                  "Pixel AP on the validation fold (real anomalies carved from generator-train: never test, never "
+                  "seen by a generator) at the step each detector kept. Choose generator variants and params on "
+                  "this table, then read the test tables above; choosing on test makes them optimistic.", "",
+                  _markdown(val_md), "", *_signal_lines(val_check), ""]
+        tables.append(("validation", "Model selection: pixel AP on the validation fold",
+                       "Validation fold: real anomalies carved from generator-train, never test.", val_md))
     if references is not None:
         ref_rows = reference_table(load_references(references))
         lines += ["## Reported elsewhere (not measured here)", "",

@@ -16,17 +16,18 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 
 from generators.base import AnomalyPair, Generator
 from generators.diffusion.backbone import BackboneSpec, ClipPromptEncoder, Codec, TokenPromptEncoder, prompt_for, spec_from
 from generators.diffusion.sampling import (
     check_sample_request, plan_samples,
-    composite_full_size, dilate, fallback_mask, make_solver, model_file, make_train_scheduler, noised, training_target,
+    composite_full_size, dilate, fallback_mask, flip_in_box, make_solver, model_file, make_train_scheduler, noised, training_target,
     sampling_bar, x0_from_output,
 )
 from generators.dhdiff.model import HelixDiffusion
 from generators.diffusion.training import (
-    BalancedSampler, TrainRng, fingerprint, images_to_tensor, masks_to_tensor, random_flips, train_loop,
+    BalancedSampler, TrainRng, checkpoint_dir, fingerprint, images_to_tensor, masks_to_tensor, random_flips, train_loop,
 )
 from generators.diffusion.params import (
     ARCH_KEYS as DIFFUSION_ARCH_KEYS, PROFILE_DEFAULTS, SAMPLING_KEYS, DiffusionParams, fingerprint_params,
@@ -56,6 +57,10 @@ class DHDiffParams(DiffusionParams):
     # (required). auto was chosen on the validation fold and the on-object metric, 3 seeds on
     # built-in pushpins and hazelnut (docs/dhdiff.md, "Ablations"); never on test.
     placement: Literal["anywhere", "auto", "object"] = "auto"
+    # sampling: > 0 starts the mask strand from a real few-shot mask of the type, flipped at random
+    # within its box (the paper's graphical guidance, the few-shot masks as sketches), pinned for
+    # this fraction of the solver steps, then free; 0: the model draws every mask itself
+    mask_sketch: float = Field(0.0, ge=0.0, le=1.0)
 
 
 @GENERATORS.register("dhdiff")
@@ -189,9 +194,9 @@ class DHDiff(Generator):
             return (w * (pred_img - target_img) ** 2).mean() + p.mask_loss_weight * F.mse_loss(pred_m, target_m)
 
         fp = fingerprint(self.name, fingerprint_params(p, {"steps", *SAMPLING_KEYS, "background_blend_from", "second_pass",
-                                                           "placement"}),
+                                                           "placement", "mask_sketch"}),
                          seed, self.context.category, labels, images.numpy(), masks.cpu().numpy())
-        ckpt = Path(self.context.work_dir) / "checkpoints" / f"{self.name}-{fp}.pt" if p.checkpoint_every else None
+        ckpt = checkpoint_dir(self.context) / f"{self.name}-{fp}.pt" if p.checkpoint_every else None
         result = train_loop(self.model, step_loss, steps=p.steps, lr=p.lr, seed=seed, ema_decay=p.ema_decay,
                             checkpoint_path=ckpt, checkpoint_every=p.checkpoint_every, run_fingerprint=fp,
                             show_progress=self.context.show_progress, desc=self.name,
@@ -333,6 +338,11 @@ class DHDiff(Generator):
             given = [masks[i % len(masks)] for i in sl] if masks is not None else None
             exact_given = given is not None and mask_guidance >= 1.0
             guide_load = masks_to_tensor(given, L) if given is not None else None
+            guidance = mask_guidance
+            if guide_load is None and p.mask_sketch > 0:
+                guide_load = torch.stack([flip_in_box(fallback_mask(self.fallback_masks[types[i]], rng), rng)
+                                          for i in sl])
+                guidance = p.mask_sketch
             if guide_load is not None:
                 boxes = [self._window_box(m, rng, exact=exact_given) for m in guide_load]
             elif L == R:
@@ -342,7 +352,7 @@ class DHDiff(Generator):
                          for i in sl]
             canv = crop(canv_load, boxes, R)
             guide = crop(guide_load, boxes, R) if guide_load is not None else None
-            imgs, logits = self._denoise(canv, prompts, guide, mask_guidance, gen)
+            imgs, logits = self._denoise(canv, prompts, guide, guidance, gen)
             allowed = None if exact_given else self._allowed(canv_full, [types[i] for i in sl], boxes, L)
             logits = self._keep_on(logits, allowed)
             # resample empty masks with fresh noise, then fall back to a real mask of the defect type
@@ -351,7 +361,7 @@ class DHDiff(Generator):
                 if not empty:
                     break
                 if attempt < p.max_resample:
-                    fb_guide, fb_mg = (guide[empty], mask_guidance) if guide is not None else (None, 1.0)
+                    fb_guide, fb_mg = (guide[empty], guidance) if guide is not None else (None, 1.0)
                 else:
                     real = [fallback_mask(self.fallback_masks[types[sl[j]]], rng) for j in empty]
                     for j, m in zip(empty, real):

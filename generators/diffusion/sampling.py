@@ -158,6 +158,20 @@ def fallback_mask(pool: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     return m
 
 
+def flip_in_box(mask: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """`mask` (1,R,R) flipped left-right and/or up-down (each with probability 1/2) within its
+    bounding box: a new shape of the same size, area and place (a sketch for the mask strand)."""
+    ys, xs = torch.nonzero(mask[0] > 0, as_tuple=True)
+    if len(ys) == 0:
+        return mask
+    y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+    dims = [d for d, flip in ((1, rng.random() < 0.5), (2, rng.random() < 0.5)) if flip]
+    out = mask.clone()
+    if dims:
+        out[:, y0:y1, x0:x1] = torch.flip(mask[:, y0:y1, x0:x1], dims)
+    return out
+
+
 def check_sample_request(name: str, fitted: bool, defect_type: str | None, known_types: Sequence[str],
                          masks: Sequence[np.ndarray] | None) -> None:
     """The argument checks every diffusion generator's `sample` makes, with the same messages."""

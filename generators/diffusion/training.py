@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.fsio import atomic_path
+from harness.lock import exclusive
 
 
 class TrainRng:
@@ -59,6 +61,15 @@ class TrainResult:
     resumed_from: int = 0
 
 
+def checkpoint_dir(context: Any) -> Path:
+    """Where a generator's training checkpoints go: the run's store of fitted models when the
+    harness gives one (`context.cache_dir`, shared by every augmented set of the run, so variants
+    whose training fingerprints agree, e.g. differing only in sampling params, fit once), else the
+    job's own `work_dir/checkpoints` (removed with it)."""
+    cache = getattr(context, "cache_dir", None)
+    return Path(cache) if cache is not None else Path(context.work_dir) / "checkpoints"
+
+
 def train_loop(
     model: nn.Module,
     step_loss: Callable[[nn.Module, TrainRng], torch.Tensor],
@@ -86,56 +97,60 @@ def train_loop(
     from diffusers.training_utils import EMAModel
     from tqdm.auto import tqdm
 
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    ema = EMAModel(params, decay=ema_decay, use_ema_warmup=True, power=2 / 3)
-    rng = TrainRng(seed)
-    result = TrainResult()
-    start = 0
-    if checkpoint_path is not None and Path(checkpoint_path).is_file():
-        ckpt = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-        if ckpt.get("fingerprint") == run_fingerprint and ckpt.get("step", 0) <= steps:
-            model.load_state_dict(ckpt["model"], strict=not trainable_only)
-            opt.load_state_dict(ckpt["optimizer"])
-            ema.load_state_dict(ckpt["ema"])
-            rng.set_state(ckpt["rng"])
-            result.losses = list(ckpt["losses"])
-            start = result.resumed_from = int(ckpt["step"])
+    # variants sharing one fit (the run's store, `checkpoint_dir`) may start side by side: they
+    # take turns, and the later one restores the finished run instead of training it again
+    lock = exclusive(Path(checkpoint_path).with_suffix(".lock")) if checkpoint_path is not None else nullcontext()
+    with lock:
+        params = [p for p in model.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+        ema = EMAModel(params, decay=ema_decay, use_ema_warmup=True, power=2 / 3)
+        rng = TrainRng(seed)
+        result = TrainResult()
+        start = 0
+        if checkpoint_path is not None and Path(checkpoint_path).is_file():
+            ckpt = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+            if ckpt.get("fingerprint") == run_fingerprint and ckpt.get("step", 0) <= steps:
+                model.load_state_dict(ckpt["model"], strict=not trainable_only)
+                opt.load_state_dict(ckpt["optimizer"])
+                ema.load_state_dict(ckpt["ema"])
+                rng.set_state(ckpt["rng"])
+                result.losses = list(ckpt["losses"])
+                start = result.resumed_from = int(ckpt["step"])
 
-    def save(step: int) -> None:
-        if checkpoint_path is None:
-            return
-        with atomic_path(Path(checkpoint_path), what="the training checkpoint") as tmp:
-            torch.save(
-                {"fingerprint": run_fingerprint, "step": step, "model": _model_state(model, trainable_only),
-                 "optimizer": opt.state_dict(), "ema": ema.state_dict(), "rng": rng.state(),
-                 "losses": result.losses},
-                tmp,
-            )
+        def save(step: int) -> None:
+            if checkpoint_path is None:
+                return
+            with atomic_path(Path(checkpoint_path), what="the training checkpoint") as tmp:
+                torch.save(
+                    {"fingerprint": run_fingerprint, "step": step, "model": _model_state(model, trainable_only),
+                     "optimizer": opt.state_dict(), "ema": ema.state_dict(), "rng": rng.state(),
+                     "losses": result.losses},
+                    tmp,
+                )
 
-    model.train()
-    bar = tqdm(range(start, steps), desc=desc, disable=not show_progress, initial=start, total=steps, leave=False)
-    for step in bar:
-        loss = step_loss(model, rng)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {step}; lower lr")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip:
-            torch.nn.utils.clip_grad_norm_(params, grad_clip)
-        opt.step()
-        ema.step(params)
-        result.losses.append(float(loss.item()))
-        if show_progress:
-            bar.set_postfix(loss=f"{np.mean(result.losses[-20:]):.4f}")
-        done = step + 1
-        if checkpoint_every and done % checkpoint_every == 0 and done < steps:
-            save(done)
-    if start < steps or checkpoint_path is None or not Path(checkpoint_path).is_file():
-        save(steps)
-    ema.copy_to(params)
-    model.eval()
-    return result
+        model.train()
+        bar = tqdm(range(start, steps), desc=desc, disable=not show_progress, initial=start, total=steps, leave=False)
+        for step in bar:
+            loss = step_loss(model, rng)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {step}; lower lr")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if grad_clip:
+                torch.nn.utils.clip_grad_norm_(params, grad_clip)
+            opt.step()
+            ema.step(params)
+            result.losses.append(float(loss.item()))
+            if show_progress:
+                bar.set_postfix(loss=f"{np.mean(result.losses[-20:]):.4f}")
+            done = step + 1
+            if checkpoint_every and done % checkpoint_every == 0 and done < steps:
+                save(done)
+        if start < steps or checkpoint_path is None or not Path(checkpoint_path).is_file():
+            save(steps)
+        ema.copy_to(params)
+        model.eval()
+        return result
 
 
 def _model_state(model: nn.Module, trainable_only: bool) -> dict[str, torch.Tensor]:

@@ -22,14 +22,14 @@ from generators.base import AnomalyPair, Generator
 from generators.diffusion.backbone import BackboneSpec, ClipPromptEncoder, Codec, PromptedUNet, TokenPromptEncoder, \
     prompt_for, spec_from
 from generators.diffusion import pretrained as sd
-from generators.diffusion.params import ARCH_KEYS, PROFILE_DEFAULTS, DiffusionParams, fingerprint_params
+from generators.diffusion.params import ARCH_KEYS, PROFILE_DEFAULTS, SAMPLING_KEYS, DiffusionParams, fingerprint_params
 from generators.diffusion.sampling import (
     check_sample_request, plan_samples,
     composite_full_size, dilate, fallback_mask, make_solver, make_train_scheduler, model_file, noised,
     sampling_bar, training_target,
 )
 from generators.diffusion.training import (
-    BalancedSampler, TrainRng, fingerprint, images_to_tensor, masks_to_tensor, random_flips, train_loop,
+    BalancedSampler, TrainRng, checkpoint_dir, fingerprint, images_to_tensor, masks_to_tensor, random_flips, train_loop,
 )
 from harness.fsio import atomic_path
 from harness.registry import GENERATORS
@@ -185,9 +185,9 @@ class TwoStage(Generator):
             w = 1 + p.fg_loss_weight * F.adaptive_max_pool2d(m, x0.shape[-1])
             return (w * (pred - target) ** 2).mean()
 
-        fp = fingerprint(self.name, fingerprint_params(p, {"steps"}), seed, self.context.category, labels,
-                         images.numpy(), real_masks.cpu().numpy())
-        ckdir = Path(self.context.work_dir) / "checkpoints"
+        fp = fingerprint(self.name, fingerprint_params(p, {"steps", *SAMPLING_KEYS}), seed, self.context.category,
+                         labels, images.numpy(), real_masks.cpu().numpy())
+        ckdir = checkpoint_dir(self.context)
         self.train_losses = {}
         for stage, model, loss in (("mask", self.mask_model, mask_loss), ("inpaint", self.paint_model, paint_loss)):
             res = train_loop(model, loss, steps=p.steps, lr=p.lr, seed=seed + (stage == "inpaint"),

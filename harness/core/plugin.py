@@ -37,7 +37,8 @@ class RunContext:
     device: str = "cpu"
     work_dir: Path = field(default_factory=lambda: Path("."))
     show_progress: bool = True
-    #: run-level folder for caches shared between cells (frozen-backbone features); None = none kept
+    #: run-level folder for caches shared between cells (detectors: frozen-backbone features;
+    #: generators: training checkpoints keyed by a fingerprint of training params and data); None = none kept
     cache_dir: Path | None = None
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness.lock import LOCK_FILE, LockHeld, run_lock
+from harness.lock import LOCK_FILE, LockHeld, exclusive, run_lock
 
 HOLD = """
 import sys, time
@@ -98,3 +98,25 @@ def test_a_live_pid_in_the_file_is_respected_where_flock_is_not_seen(tmp_path):
     with pytest.raises(LockHeld, match=f"pid {parent}"):
         with run_lock(Path(run_dir)):
             pass
+
+
+def test_exclusive_makes_a_second_process_wait_until_the_holder_is_done(tmp_path):
+    """Two jobs that would train the same shared fit take turns: the second enters only after
+    the first has left (and so finds its checkpoint)."""
+    lock, log = tmp_path / "fit.lock", tmp_path / "log"
+    script = (
+        "import sys, time\nfrom pathlib import Path\nfrom harness.lock import exclusive\n"
+        "with exclusive(Path(sys.argv[1])):\n"
+        "    open(sys.argv[2], 'a').write(f'in {sys.argv[3]}\\n'); print('in', flush=True)\n"
+        "    time.sleep(float(sys.argv[4]))\n"
+        "    open(sys.argv[2], 'a').write(f'out {sys.argv[3]}\\n')\n")
+    first = subprocess.Popen([sys.executable, "-c", script, str(lock), str(log), "a", "1.5"], stdout=subprocess.PIPE,
+                             text=True)
+    assert first.stdout.readline().strip() == "in"
+    second = subprocess.run([sys.executable, "-c", script, str(lock), str(log), "b", "0"], capture_output=True,
+                            text=True, timeout=60)
+    first.wait(timeout=60)
+    assert second.returncode == 0, second.stderr
+    assert log.read_text().split("\n")[:4] == ["in a", "out a", "in b", "out b"]
+    with exclusive(lock):  # free again once both are gone
+        pass

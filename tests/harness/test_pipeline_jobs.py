@@ -42,3 +42,34 @@ def test_cells_finished_by_a_dead_driver_are_logged_on_the_next_run(tmp_path):
     assert any(line.startswith("logged to MLflow:") for line in said)
     (rec,) = CellStore(spec.run_dir).records()
     assert rec.mlflow_run_id and isinstance(rec.key, CellKey)
+
+
+def test_generator_variants_that_differ_only_in_sampling_share_one_fit(tmp_path, monkeypatch):
+    """The run's store of fitted models (`<run>/fits/`): DH-Diff variants whose training params
+    agree fit once (the second finds the finished checkpoint); a training param makes a second fit."""
+    import generators.dhdiff.generator as dhdiff_module
+    from generators.diffusion.training import train_loop
+    from harness.jobs import JobEnv, run_generate
+
+    tiny = dict(resolution=16, patch=2, block_channels=[16, 32], attention_levels=1, attention_heads=2,
+                cross_attention_dim=16, steps=4, batch_size=2, sample_steps=2, sample_batch=8, checkpoint_every=4)
+    variants = [{"name": "dhdiff", "label": "a", "params": tiny},
+                {"name": "dhdiff", "label": "b", "params": {**tiny, "guidance_scale": 2.0, "placement": "anywhere",
+                                                              "mask_sketch": 0.5}},
+                {"name": "dhdiff", "label": "c", "params": {**tiny, "lr": 5e-4}}]
+    spec = validate_spec({**_spec(tmp_path / "run"), "seeds": [0], "generators": variants,
+                          "detectors": [{"name": "supervised-seg"}]})
+    gen_jobs = {j.needs.generator.key: j.needs for j in plan(spec, load_tables(spec))}
+    env = JobEnv(run_dir=spec.run_dir, device="cpu", threads=1)
+    steps_trained: list[int] = []
+
+    def counting_train_loop(model, step_loss, **kw):
+        result = train_loop(model, step_loss, **kw)
+        steps_trained.append(kw["steps"] - result.resumed_from)
+        return result
+
+    monkeypatch.setattr(dhdiff_module, "train_loop", counting_train_loop)
+    for label in ("a", "b", "c"):
+        run_generate(spec, gen_jobs[label], env)
+    assert steps_trained == [4, 0, 4]
+    assert len(list((spec.run_dir / "fits").glob("dhdiff-*.pt"))) == 2

@@ -142,3 +142,29 @@ def test_pooled_seed_std_by_hand(tmp_path):
     assert (r["verdict"], r["best"], r["n_generators"], r["n_seeds"]) == ("signal", "c", 3, 3)
     lone = signal_check(df, ["b"], ["seg"], ["pixel_ap"]).iloc[0]
     assert lone["verdict"] == "n/a" and np.isnan(lone["effect"]) and lone["seed_std"] == pytest.approx(0.1)
+
+
+def test_validation_fold_table_is_the_best_of_each_curve_and_kept_apart_from_test(tmp_path):
+    """Model selection reads the validation fold: the report gives its own table (the step each
+    detector kept = the best of its curve), apart from the test tables, with its signal check."""
+    store = CellStore(tmp_path / "run")
+    for seed in (0, 1):
+        for gen, (v1, v2) in {"a": (0.20, 0.40), "b": (0.10, 0.15)}.items():
+            curve = [{"step": 50, "train_loss": 0.3, "val_pixel_ap": v1},
+                     {"step": 100, "train_loss": 0.2, "val_pixel_ap": v2 + 0.01 * seed},
+                     {"step": 150, "train_loss": 0.1, "val_pixel_ap": v1}]
+            store.save(CellRecord(CellKey("builtin", "c", gen, "frozen-seg", seed, "f"),
+                                  {"pixel_ap": 0.5 if gen == "b" else 0.3}, n_generated=8, curve=curve))
+    store.save(CellRecord(CellKey("builtin", "c", ONE_CLASS, "padim", 0, "f"), {"pixel_ap": 0.1}))
+    df = collect_results(tmp_path / "run")
+    assert df.loc[(df.generator == "a") & (df.seed == 1), "val_pixel_ap"].item() == pytest.approx(0.41)
+    assert df.loc[df.generator == ONE_CLASS, "val_pixel_ap"].isna().all()  # no curve, no value
+    out = tmp_path / "rep"
+    write_report(tmp_path / "run", out, title="t", metrics=["pixel_ap"], generator_order=["a", "b"])
+    md = (out / "results.md").read_text()
+    section = md.split("## Model selection: the validation fold")[1].split("\n## ")[0]
+    assert "**0.405 ± 0.007**" in section and "0.155 ± 0.007" in section  # a best on validation...
+    assert "frozen-seg: generator effect on val P-AP 0.250" in section
+    main = md.split("## Detectors trained")[1].split("\n## ")[0]
+    assert "**0.500 ± 0.000**" in main and "val P-AP" not in main  # ...b best on test, in its own table
+    assert "Model selection" in (out / "results.tex").read_text()

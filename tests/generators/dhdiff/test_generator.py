@@ -223,3 +223,41 @@ def test_second_pass_keeps_the_joint_mask_and_redraws_inside_it(fitted, data):
     assert all(np.array_equal(a.mask, b.mask) for a, b in zip(one, two))
     assert all(np.array_equal(a.image[~a.mask], b.image[~b.mask]) for a, b in zip(one, two))
     assert any(not np.array_equal(a.image, b.image) for a, b in zip(one, two))
+
+
+def _flips(mask: np.ndarray) -> list[np.ndarray]:
+    """The mask flipped left-right and/or up-down within its bounding box (4 shapes)."""
+    ys, xs = np.nonzero(mask)
+    box = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
+    out = []
+    for axes in ((), (0,), (1,), (0, 1)):
+        m = mask.copy()
+        m[box] = np.flip(mask[box], axes) if axes else mask[box]
+        out.append(m)
+    return out
+
+
+def test_mask_sketch_starts_the_mask_strand_from_a_flipped_real_mask_of_the_type(windowed, data):
+    """mask_sketch 1.0: the mask strand is pinned all the way, so each output mask is a real
+    few-shot mask of its type, flipped within its box (cut to the diffusion window); 0 (the
+    default) leaves the model's own masks, which an untrained model does not draw like that."""
+    normals, real = data
+    sketched = windowed.params.model_copy(update={"mask_sketch": 1.0})
+    windowed.params, saved = sketched, windowed.params
+    try:
+        out = windowed.sample(12, normal_images=normals, seed=9)
+        again = windowed.sample(12, normal_images=normals, seed=9)
+    finally:
+        windowed.params = saved
+    _check_pairs(out, normals, 12)
+    assert all(np.array_equal(x.mask, y.mask) and np.array_equal(x.image, y.image) for x, y in zip(out, again))
+    shapes = {t: [f for p in real if p.defect_type == t for f in _flips(p.mask)] for t in {"blob", "scratch"}}
+    used = set()
+    for p in out:
+        hits = [k for k, f in enumerate(shapes[p.defect_type]) if not (p.mask & ~f).any() and (p.mask & f).sum()
+                >= 0.5 * f.sum()]
+        assert hits, "an output mask that is not a (window-cut) flip of a real mask of its type"
+        used.add((p.defect_type, hits[0]))
+    assert len(used) > 2  # several masks and flips, not one shape repeated
+    free = windowed.sample(12, normal_images=normals, seed=9)
+    assert any(not np.array_equal(a.mask, b.mask) for a, b in zip(free, out))
