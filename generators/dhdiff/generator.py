@@ -73,11 +73,14 @@ class DHDiff(Generator):
     conditions_on_defect_type = True
     keeps_canvas_outside_mask = True
     # cpu-quick: anomaly-centred windows at the canvas's native resolution and a second pass
-    # (docs/dhdiff.md: what made DH-Diff's anomalies visible at a CPU budget)
+    # (docs/dhdiff.md: what made DH-Diff's anomalies visible at a CPU budget); guidance 3 and
+    # mask sketches 0.5, chosen on the validation folds of built-in pushpins, hazelnut and battery
+    # weld, 3 seeds each (experiments/tune_dhdiff.yaml; docs/dhdiff.md, "What was tried")
     # gpu-full: SSM strengths start at 0 like the gates, so the helix UNet starts as the pretrained
     # SD UNet exactly (tested) and learns how far to depart from it
     profile_defaults: dict[str, dict[str, Any]] = {
-        **PROFILE_DEFAULTS, "cpu-quick": {**PROFILE_DEFAULTS["cpu-quick"], "window": 0.5, "second_pass": True},
+        **PROFILE_DEFAULTS, "cpu-quick": {**PROFILE_DEFAULTS["cpu-quick"], "window": 0.5, "second_pass": True,
+                                                    "guidance_scale": 3.0, "mask_sketch": 0.5},
         "gpu-full": {**PROFILE_DEFAULTS["gpu-full"], "ssm_init": 0.0}}
     _ablation: dict[str, Any] = {}
 

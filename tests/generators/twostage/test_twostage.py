@@ -80,4 +80,7 @@ def test_same_budget_and_backbone_as_dhdiff():
     ts, dh = GENERATORS.get("twostage"), GENERATORS.get("dhdiff")
     for profile in ("cpu-quick", "gpu-full"):
         a, b = ts.resolve_params({}, profile).model_dump(), dh.resolve_params({}, profile).model_dump()
-        assert {k: a[k] for k in a} == {k: b[k] for k in a}
+        # guidance is a sampling choice, not budget or backbone: DH-Diff's cpu-quick 3.0 was chosen
+        # on its validation folds (docs/dhdiff.md), twostage's was not tuned
+        shared = [k for k in a if k != "guidance_scale"]
+        assert {k: a[k] for k in shared} == {k: b[k] for k in shared}
