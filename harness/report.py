@@ -111,7 +111,8 @@ def summarise(df: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
     per_seed = df.groupby(["generator", "detector", "seed"])[metrics].mean().reset_index()
     long = per_seed.melt(id_vars=["generator", "detector", "seed"], var_name="metric", value_name="value")
     agg = long.groupby(["generator", "detector", "metric"])["value"].agg(["mean", "std", "count"]).reset_index()
-    return agg.rename(columns={"count": "n_seeds"})
+    # a metric a detector does not produce (val P-AP without a training curve) is no row, not a NaN one
+    return agg[agg["count"] > 0].rename(columns={"count": "n_seeds"}).reset_index(drop=True)
 
 
 SIGNAL_RATIO = 3.0

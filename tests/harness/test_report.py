@@ -168,3 +168,6 @@ def test_validation_fold_table_is_the_best_of_each_curve_and_kept_apart_from_tes
     main = md.split("## Detectors trained")[1].split("\n## ")[0]
     assert "**0.500 ± 0.000**" in main and "val P-AP" not in main  # ...b best on test, in its own table
     assert "Model selection" in (out / "results.tex").read_text()
+    csv = pd.read_csv(out / "results.csv")
+    val = csv[csv.metric == "val_pixel_ap"]
+    assert set(val.generator) == {"a", "b"} and val["mean"].notna().all()  # padim keeps no curve: no row
