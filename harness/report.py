@@ -444,7 +444,7 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
     tables.append(("main", "Detectors trained with each generator's anomalies",
                    f"Mean ± std over seeds; best per column in bold; {OURS}.", main_md))
     if VALIDATION_METRIC in aug_cells.columns and aug_cells[VALIDATION_METRIC].notna().any():
-        val_md = wide_table(summarise(aug_cells, [VALIDATION_METRIC]), gens, dets, [VALIDATION_METRIC])
+        val_md = wide_table(aug, gens, dets, [VALIDATION_METRIC])  # `aug` summarised every metric already
         val_check = signal_check(aug_cells, gens, dets, [VALIDATION_METRIC])
         lines += ["## Model selection: the validation fold", "",
                   "Pixel AP on the validation fold (real anomalies carved from generator-train: never test, never "

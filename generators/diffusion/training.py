@@ -12,7 +12,7 @@ import json
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -21,6 +21,9 @@ from torch import nn
 
 from harness.fsio import atomic_path
 from harness.lock import exclusive
+
+if TYPE_CHECKING:
+    from harness.plugin import RunContext
 
 
 class TrainRng:
@@ -61,13 +64,14 @@ class TrainResult:
     resumed_from: int = 0
 
 
-def checkpoint_dir(context: Any) -> Path:
+def checkpoint_dir(context: RunContext) -> Path:
     """Where a generator's training checkpoints go: the run's store of fitted models when the
     harness gives one (`context.cache_dir`, shared by every augmented set of the run, so variants
     whose training fingerprints agree, e.g. differing only in sampling params, fit once), else the
     job's own `work_dir/checkpoints` (removed with it)."""
-    cache = getattr(context, "cache_dir", None)
-    return Path(cache) if cache is not None else Path(context.work_dir) / "checkpoints"
+    if context.cache_dir is not None:
+        return Path(context.cache_dir)
+    return Path(context.work_dir) / "checkpoints"
 
 
 def train_loop(
