@@ -61,6 +61,10 @@ class DHDiffParams(DiffusionParams):
     # within its box (the paper's graphical guidance, the few-shot masks as sketches), pinned for
     # this fraction of the solver steps, then free; 0: the model draws every mask itself
     mask_sketch: float = Field(0.0, ge=0.0, le=1.0)
+    # sampling: > 0 drops from each drawn mask the pixels whose colour the image strand changed by
+    # less than this many grey levels (0-255, any channel), as real masks mark what a defect
+    # changed; a mask the trim would empty stays as drawn. 0: the mask strand's mask as is
+    mask_trim: float = Field(0.0, ge=0.0, le=255.0)
 
 
 @GENERATORS.register("dhdiff")
@@ -197,7 +201,7 @@ class DHDiff(Generator):
             return (w * (pred_img - target_img) ** 2).mean() + p.mask_loss_weight * F.mse_loss(pred_m, target_m)
 
         fp = fingerprint(self.name, fingerprint_params(p, {"steps", *SAMPLING_KEYS, "background_blend_from", "second_pass",
-                                                           "placement", "mask_sketch"}),
+                                                           "placement", "mask_sketch", "mask_trim"}),
                          seed, self.context.category, labels, images.numpy(), masks.cpu().numpy())
         ckpt = checkpoint_dir(self.context) / f"{self.name}-{fp}.pt" if p.checkpoint_every else None
         result = train_loop(self.model, step_loss, steps=p.steps, lr=p.lr, seed=seed, ema_decay=p.ema_decay,
@@ -241,6 +245,15 @@ class DHDiff(Generator):
                 r = (F.interpolate(r, size=(side, side), mode="area") >= 0.5).float()
             regions.append(r)
         return crop(torch.cat(regions), boxes, self.params.resolution)
+
+    def _trim_unchanged(self, logits: torch.Tensor, images: torch.Tensor, canvases: torch.Tensor) -> torch.Tensor:
+        """Mask logits set to "no mask" where the drawn image differs from the canvas by less than
+        `mask_trim` grey levels: a labelled pixel that looks normal teaches a detector to flag
+        normal pixels. A mask the trim would empty is kept as drawn (the sample count is fixed)."""
+        change = (images - canvases).abs().amax(dim=1, keepdim=True) * 127.5
+        trimmed = torch.where(change >= self.params.mask_trim, logits, torch.full_like(logits, -1.0))
+        kept = (trimmed > 0).flatten(1).any(dim=1).view(-1, 1, 1, 1)
+        return torch.where(kept, trimmed, logits)
 
     @staticmethod
     def _keep_on(logits: torch.Tensor, allowed: torch.Tensor | None) -> torch.Tensor:
@@ -381,6 +394,8 @@ class DHDiff(Generator):
                 # the mask strand pinned to its own first-pass mask: SSM and the connection see the
                 # final mask from the first step, so the image strand paints where the mask is
                 imgs, logits = self._denoise(canv, prompts, (logits > 0).float(), 1.0, gen)
+            if p.mask_trim > 0 and not exact_given:
+                logits = self._trim_unchanged(logits, imgs, canv)
             for j, i in enumerate(sl):
                 canvas = np.asarray(canv_full[j], dtype=np.uint8)
                 exact = given[j] if exact_given else None

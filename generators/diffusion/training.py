@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,7 +96,9 @@ def train_loop(
 
     With `checkpoint_path`, the state (weights, EMA, optimiser, RNG, losses) is written every
     `checkpoint_every` steps and at the end; a later call with the same `run_fingerprint`
-    resumes from it (and a finished run is restored without training again). `trainable_only`
+    resumes from it (and a finished run is restored without training again). Fits of one
+    fingerprint that differ only in `steps` share the file: the longer continues the shorter, and
+    the shorter stays restorable beside it (`finished_copy`), whichever ran first. `trainable_only`
     (a pretrained backbone): checkpoints hold the trainable tensors only, not gigabytes of frozen
     pretrained weights that are re-read from the checkpoint source anyway.
     """
@@ -111,22 +115,31 @@ def train_loop(
         rng = TrainRng(seed)
         result = TrainResult()
         start = 0
-        if checkpoint_path is not None and Path(checkpoint_path).is_file():
-            ckpt = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-            if ckpt.get("fingerprint") == run_fingerprint and ckpt.get("step", 0) <= steps:
+        target = Path(checkpoint_path) if checkpoint_path is not None else None
+        ckpt = _resume_point(target, steps, run_fingerprint) if target is not None else None
+        if ckpt is not None:
+            source, ckpt = ckpt
+            if ckpt["step"] > steps:  # a longer fit of the same data: keep it, write this one beside it
+                target = finished_copy(target, steps)
+            else:
                 model.load_state_dict(ckpt["model"], strict=not trainable_only)
                 opt.load_state_dict(ckpt["optimizer"])
                 ema.load_state_dict(ckpt["ema"])
                 rng.set_state(ckpt["rng"])
                 result.losses = list(ckpt["losses"])
                 start = result.resumed_from = int(ckpt["step"])
+                target = source
+                if start < steps and ckpt.get("finished", True):  # files from before the flag: kept too
+                    # continuing a finished shorter fit: keep it for the variants that train that long
+                    _keep(source, finished_copy(source, start))
 
         def save(step: int) -> None:
-            if checkpoint_path is None:
+            if target is None:
                 return
-            with atomic_path(Path(checkpoint_path), what="the training checkpoint") as tmp:
+            with atomic_path(target, what="the training checkpoint") as tmp:
                 torch.save(
-                    {"fingerprint": run_fingerprint, "step": step, "model": _model_state(model, trainable_only),
+                    {"fingerprint": run_fingerprint, "step": step, "finished": step == steps,
+                     "model": _model_state(model, trainable_only),
                      "optimizer": opt.state_dict(), "ema": ema.state_dict(), "rng": rng.state(),
                      "losses": result.losses},
                     tmp,
@@ -150,11 +163,40 @@ def train_loop(
             done = step + 1
             if checkpoint_every and done % checkpoint_every == 0 and done < steps:
                 save(done)
-        if start < steps or checkpoint_path is None or not Path(checkpoint_path).is_file():
+        if start < steps or target is None or not target.is_file():
             save(steps)
         ema.copy_to(params)
         model.eval()
         return result
+
+
+def finished_copy(path: Path, steps: int) -> Path:
+    """Where a finished fit of `steps` steps is kept when the store's file for its fingerprint
+    holds a longer fit (variants of one generator that differ only in `steps`: the longer one
+    continues the shorter, and both stay restorable, whichever ran first)."""
+    return path.with_name(f"{path.stem}.step{steps}{path.suffix}")
+
+
+def _resume_point(path: Path, steps: int, run_fingerprint: str) -> tuple[Path, dict[str, Any]] | None:
+    """The checkpoint to start from: a kept finished fit of exactly `steps`, else the store's file
+    for the fingerprint (a shorter fit to continue, or a longer one: the caller keeps it)."""
+    for source in (finished_copy(path, steps), path):
+        if source.is_file():
+            ckpt = torch.load(source, map_location="cpu", weights_only=True)
+            if ckpt.get("fingerprint") == run_fingerprint:
+                return source, ckpt
+    return None
+
+
+def _keep(source: Path, copy: Path) -> None:
+    """`copy` as a hard link to `source` (no disk until `source` is replaced; the atomic save
+    renames a new file over it), or a plain copy where links do not work."""
+    if copy.exists():
+        return
+    try:
+        os.link(source, copy)
+    except OSError:
+        shutil.copy2(source, copy)
 
 
 def _model_state(model: nn.Module, trainable_only: bool) -> dict[str, torch.Tensor]:

@@ -261,3 +261,34 @@ def test_mask_sketch_starts_the_mask_strand_from_a_flipped_real_mask_of_the_type
     assert len(used) > 2  # several masks and flips, not one shape repeated
     free = windowed.sample(12, normal_images=normals, seed=9)
     assert any(not np.array_equal(a.mask, b.mask) for a, b in zip(free, out))
+
+
+def _canvas_of(pair, normals) -> np.ndarray:
+    return next(c for c in normals if np.array_equal(pair.image[~pair.mask], c[~pair.mask]))
+
+
+def test_mask_trim_drops_the_mask_pixels_the_image_strand_left_unchanged(windowed, data):
+    """mask_trim τ: a pixel stays in the mask only where the drawn image differs from its canvas by
+    ≥ τ grey levels (rounding to uint8 aside), unless that would empty the mask; the draw is the
+    same as without the trim (the trim uses no randomness), so each trimmed mask is a subset."""
+    normals, _ = data
+    tau = 40.0
+    untrimmed = windowed.sample(12, normal_images=normals, seed=11)
+    windowed.params, saved = windowed.params.model_copy(update={"mask_trim": tau}), windowed.params
+    try:
+        trimmed = windowed.sample(12, normal_images=normals, seed=11)
+    finally:
+        windowed.params = saved
+    _check_pairs(trimmed, normals, 12)
+    smaller = 0
+    for t, u in zip(trimmed, untrimmed):
+        assert not (t.mask & ~u.mask).any()
+        canvas = _canvas_of(u, normals)
+        assert np.array_equal(t.image, np.where(t.mask[..., None], u.image, canvas))
+        change = np.abs(t.image.astype(int) - canvas.astype(int)).max(axis=2)
+        if np.array_equal(t.mask, u.mask) and (change[u.mask] < tau - 1).any():
+            assert (change[u.mask] < tau + 1).all()  # only a mask the trim would empty is kept as drawn
+            continue
+        assert (change[t.mask] >= tau - 1).all()
+        smaller += int(t.mask.sum() < u.mask.sum())
+    assert smaller > 0

@@ -13,7 +13,7 @@ from generators.diffusion.sampling import (
 )
 from generators.diffusion.toy import toy_pairs
 from generators.diffusion.training import (
-    BalancedSampler, TrainRng, fingerprint, images_to_tensor, masks_to_tensor, random_flips, train_loop,
+    BalancedSampler, TrainRng, finished_copy, fingerprint, images_to_tensor, masks_to_tensor, random_flips, train_loop,
 )
 
 
@@ -159,3 +159,41 @@ def test_tiny_model_overfits_four_pairs():
     before = eval_loss()
     train_loop(model, step_loss, steps=300, lr=5e-3, seed=0, ema_decay=0.99, show_progress=False)
     assert eval_loss() <= before / 5
+
+
+def _linear_fit(path, steps: int):
+    """A 2-weight model trained by the shared loop with a checkpoint at `path`: (model, result)."""
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 1)
+    x = torch.tensor([[1.0, 2.0], [3.0, -1.0], [0.5, 0.5]])
+    y = torch.tensor([[1.0], [0.0], [2.0]])
+
+    def step_loss(m, rng):
+        noise = 0.01 * rng.randn(y.shape)
+        return F.mse_loss(m(x), y + noise)
+
+    result = train_loop(model, step_loss, steps=steps, lr=1e-2, seed=0, checkpoint_path=path,
+                        checkpoint_every=2, run_fingerprint="fp", show_progress=False)
+    return model, result
+
+
+@pytest.mark.parametrize("longer_first", [False, True])
+def test_fits_that_differ_only_in_steps_share_the_store_whichever_runs_first(tmp_path, longer_first):
+    """Variants of one generator that differ only in `steps` share a fingerprint: the longer one
+    continues the shorter, and the shorter stays restorable (its weights exactly those of a
+    6-step fit on its own), so neither is trained twice and neither is lost."""
+    alone, alone_result = _linear_fit(tmp_path / "alone.pt", 6)
+    path = tmp_path / "store" / "fit.pt"
+    path.parent.mkdir()
+    order = [12, 6] if longer_first else [6, 12]
+    runs = {steps: _linear_fit(path, steps) for steps in order}
+    assert runs[12][1].resumed_from == (0 if longer_first else 6)
+    assert runs[6][1].resumed_from == 0
+    assert torch.load(path, weights_only=True)["step"] == 12  # the longer fit was not overwritten
+    assert torch.load(finished_copy(path, 6), weights_only=True)["step"] == 6
+    for steps in (6, 12):  # both restore without training
+        again, result = _linear_fit(path, steps)
+        assert result.resumed_from == steps and len(result.losses) == steps
+        assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), runs[steps][0].state_dict().values()))
+    assert runs[6][1].losses == alone_result.losses
+    assert all(torch.equal(a, b) for a, b in zip(runs[6][0].state_dict().values(), alone.state_dict().values()))
