@@ -65,6 +65,11 @@ class DHDiffParams(DiffusionParams):
     # less than this many grey levels (0-255, any channel), as real masks mark what a defect
     # changed; a mask the trim would empty stays as drawn. 0: the mask strand's mask as is
     mask_trim: float = Field(0.0, ge=0.0, le=255.0)
+    # sampling (ours, not the paper's): anomalies of the sample's type painted one after another on
+    # the same canvas, each in its own window, the mask their union; 1: one per image, as the paper.
+    # More than one gives a supervised detector more anomalous pixels per image (DRAEM's masks
+    # cover several regions); ignored when masks are given (the output keeps the given mask)
+    defects_per_image: int = Field(1, ge=1, le=8)
 
 
 @GENERATORS.register("dhdiff")
@@ -201,7 +206,8 @@ class DHDiff(Generator):
             return (w * (pred_img - target_img) ** 2).mean() + p.mask_loss_weight * F.mse_loss(pred_m, target_m)
 
         fp = fingerprint(self.name, fingerprint_params(p, {"steps", *SAMPLING_KEYS, "background_blend_from", "second_pass",
-                                                           "placement", "mask_sketch", "mask_trim"}),
+                                                           "placement", "mask_sketch", "mask_trim",
+                                                           "defects_per_image"}),
                          seed, self.context.category, labels, images.numpy(), masks.cpu().numpy())
         ckpt = checkpoint_dir(self.context) / f"{self.name}-{fp}.pt" if p.checkpoint_every else None
         result = train_loop(self.model, step_loss, steps=p.steps, lr=p.lr, seed=seed, ema_decay=p.ema_decay,
@@ -333,6 +339,7 @@ class DHDiff(Generator):
         check_sample_request(self.name, self.model is not None, defect_type, self.defect_types, masks)
         p = self.params
         passes = 1 if not p.second_pass or (masks is not None and mask_guidance >= 1.0) else 2
+        passes *= p.defects_per_image if masks is None else 1
         self._bar = sampling_bar(n * p.sample_steps * passes, f"{self.name}: sampling", self.context.show_progress)
         try:
             return self._sample(n, normal_images, defect_type, seed, masks, mask_guidance)
@@ -342,67 +349,82 @@ class DHDiff(Generator):
 
     def _sample(self, n: int, normal_images: Sequence[np.ndarray], defect_type: str | None, seed: int,
                 masks: Sequence[np.ndarray] | None, mask_guidance: float) -> list[AnomalyPair]:
-        p, R = self.params, self.params.resolution
-        L = load_side(R, p.window)
+        p = self.params
         rng, gen, canvas_idx, types = plan_samples(normal_images, n, defect_type, self.defect_types, seed)
         pairs: list[AnomalyPair] = []
         for start in range(0, n, p.sample_batch):
             sl = range(start, min(n, start + p.sample_batch))
-            canv_full = [normal_images[canvas_idx[i]] for i in sl]
-            canv_load = images_to_tensor(canv_full, L)
-            prompts = [prompt_for(self.context.category, types[i]) for i in sl]
+            batch_types = [types[i] for i in sl]
             given = [masks[i % len(masks)] for i in sl] if masks is not None else None
-            exact_given = given is not None and mask_guidance >= 1.0
-            guide_load = masks_to_tensor(given, L) if given is not None else None
-            guidance = mask_guidance
-            if guide_load is None and p.mask_sketch > 0:
-                guide_load = torch.stack([flip_in_box(fallback_mask(self.fallback_masks[types[i]], rng), rng)
-                                          for i in sl])
-                guidance = p.mask_sketch
-            if guide_load is not None:
-                boxes = [self._window_box(m, rng, exact=exact_given) for m in guide_load]
-            elif L == R:
-                boxes = [(0, 0)] * len(sl)
-            else:
-                boxes = [self._window_box(fallback_mask(self.fallback_masks[types[i]], rng), rng, exact=False)
-                         for i in sl]
-            canv = crop(canv_load, boxes, R)
-            guide = crop(guide_load, boxes, R) if guide_load is not None else None
-            imgs, logits = self._denoise(canv, prompts, guide, guidance, gen)
-            allowed = None if exact_given else self._allowed(canv_full, [types[i] for i in sl], boxes, L)
-            logits = self._keep_on(logits, allowed)
-            # resample empty masks with fresh noise, then fall back to a real mask of the defect type
-            for attempt in range(p.max_resample + 1):
-                empty = [j for j in range(len(sl)) if not (logits[j] > 0).any()]
-                if not empty:
-                    break
-                if attempt < p.max_resample:
-                    fb_guide, fb_mg = (guide[empty], guidance) if guide is not None else (None, 1.0)
-                else:
-                    real = [fallback_mask(self.fallback_masks[types[sl[j]]], rng) for j in empty]
-                    for j, m in zip(empty, real):
-                        boxes[j] = self._window_box(m, rng, exact=False)
-                    canv[empty] = crop(canv_load[empty], [boxes[j] for j in empty], R)
-                    fb_guide = crop(torch.stack(real), [boxes[j] for j in empty], R)
-                    fb_mg = 1.0
-                self._bar.total += len(empty) * p.sample_steps
-                ri, rl = self._denoise(canv[empty], [prompts[j] for j in empty], fb_guide, fb_mg, gen)
-                if attempt < p.max_resample and allowed is not None:  # the last attempt is a real mask: kept
-                    rl = self._keep_on(rl, allowed[empty])
-                imgs[empty], logits[empty] = ri, rl
-            if p.second_pass and not exact_given:
-                # the mask strand pinned to its own first-pass mask: SSM and the connection see the
-                # final mask from the first step, so the image strand paints where the mask is
-                imgs, logits = self._denoise(canv, prompts, (logits > 0).float(), 1.0, gen)
-            if p.mask_trim > 0 and not exact_given:
-                logits = self._trim_unchanged(logits, imgs, canv)
-            for j, i in enumerate(sl):
-                canvas = np.asarray(canv_full[j], dtype=np.uint8)
-                exact = given[j] if exact_given else None
-                image, mask = composite_full_size(canvas, imgs[j], (logits[j, 0] > 0).numpy(), full_mask=exact,
-                                                  box=(*boxes[j], L))
-                pairs.append(AnomalyPair(image=image, mask=mask, defect_type=types[i]))
+            painted = self._paint([normal_images[canvas_idx[i]] for i in sl], batch_types, given, mask_guidance,
+                                  rng, gen)
+            for _ in range(p.defects_per_image - 1 if given is None else 0):
+                more = self._paint([image for image, _ in painted], batch_types, None, mask_guidance, rng, gen)
+                painted = [(image, first | mask) for (_, first), (image, mask) in zip(painted, more)]
+            pairs.extend(AnomalyPair(image=image, mask=mask, defect_type=t) for (image, mask), t in
+                         zip(painted, batch_types))
         return pairs
+
+    def _paint(self, canv_full: list[np.ndarray], types: list[str], given: list[np.ndarray] | None,
+               mask_guidance: float, rng: np.random.Generator, gen: torch.Generator
+               ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """One anomaly of `types[j]` on each canvas `canv_full[j]`: (image uint8, mask bool), full size."""
+        p, R = self.params, self.params.resolution
+        L = load_side(R, p.window)
+        sl = range(len(canv_full))
+        canv_load = images_to_tensor(canv_full, L)
+        prompts = [prompt_for(self.context.category, t) for t in types]
+        exact_given = given is not None and mask_guidance >= 1.0
+        guide_load = masks_to_tensor(given, L) if given is not None else None
+        guidance = mask_guidance
+        if guide_load is None and p.mask_sketch > 0:
+            guide_load = torch.stack([flip_in_box(fallback_mask(self.fallback_masks[types[i]], rng), rng)
+                                      for i in sl])
+            guidance = p.mask_sketch
+        if guide_load is not None:
+            boxes = [self._window_box(m, rng, exact=exact_given) for m in guide_load]
+        elif L == R:
+            boxes = [(0, 0)] * len(sl)
+        else:
+            boxes = [self._window_box(fallback_mask(self.fallback_masks[types[i]], rng), rng, exact=False)
+                     for i in sl]
+        canv = crop(canv_load, boxes, R)
+        guide = crop(guide_load, boxes, R) if guide_load is not None else None
+        imgs, logits = self._denoise(canv, prompts, guide, guidance, gen)
+        allowed = None if exact_given else self._allowed(canv_full, types, boxes, L)
+        logits = self._keep_on(logits, allowed)
+        # resample empty masks with fresh noise, then fall back to a real mask of the defect type
+        for attempt in range(p.max_resample + 1):
+            empty = [j for j in range(len(sl)) if not (logits[j] > 0).any()]
+            if not empty:
+                break
+            if attempt < p.max_resample:
+                fb_guide, fb_mg = (guide[empty], guidance) if guide is not None else (None, 1.0)
+            else:
+                real = [fallback_mask(self.fallback_masks[types[j]], rng) for j in empty]
+                for j, m in zip(empty, real):
+                    boxes[j] = self._window_box(m, rng, exact=False)
+                canv[empty] = crop(canv_load[empty], [boxes[j] for j in empty], R)
+                fb_guide = crop(torch.stack(real), [boxes[j] for j in empty], R)
+                fb_mg = 1.0
+            self._bar.total += len(empty) * p.sample_steps
+            ri, rl = self._denoise(canv[empty], [prompts[j] for j in empty], fb_guide, fb_mg, gen)
+            if attempt < p.max_resample and allowed is not None:  # the last attempt is a real mask: kept
+                rl = self._keep_on(rl, allowed[empty])
+            imgs[empty], logits[empty] = ri, rl
+        if p.second_pass and not exact_given:
+            # the mask strand pinned to its own first-pass mask: SSM and the connection see the
+            # final mask from the first step, so the image strand paints where the mask is
+            imgs, logits = self._denoise(canv, prompts, (logits > 0).float(), 1.0, gen)
+        if p.mask_trim > 0 and not exact_given:
+            logits = self._trim_unchanged(logits, imgs, canv)
+        out = []
+        for j in sl:
+            canvas = np.asarray(canv_full[j], dtype=np.uint8)
+            exact = given[j] if exact_given else None
+            out.append(composite_full_size(canvas, imgs[j], (logits[j, 0] > 0).numpy(), full_mask=exact,
+                                           box=(*boxes[j], L)))
+        return out
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: Path) -> None:

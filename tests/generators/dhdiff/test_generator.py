@@ -292,3 +292,26 @@ def test_mask_trim_drops_the_mask_pixels_the_image_strand_left_unchanged(windowe
         assert (change[t.mask] >= tau - 1).all()
         smaller += int(t.mask.sum() < u.mask.sum())
     assert smaller > 0
+
+
+def test_defects_per_image_paints_more_anomalies_of_the_type_on_the_same_canvas(windowed, data):
+    """defects_per_image 2: the first anomaly is the one-per-image draw (one sampling batch, the same seed),
+    a second of the same type is painted over that image in its own window, and the mask is the
+    union; outside it the image is still its canvas. Given masks are kept as given (ignored)."""
+    normals, real = data
+    one = windowed.sample(8, normal_images=normals, seed=13)
+    windowed.params, saved = windowed.params.model_copy(update={"defects_per_image": 2}), windowed.params
+    try:
+        two = windowed.sample(8, normal_images=normals, seed=13)
+        again = windowed.sample(8, normal_images=normals, seed=13)
+        given = windowed.sample(3, normal_images=normals, seed=13, masks=[real[0].mask])
+    finally:
+        windowed.params = saved
+    _check_pairs(two, normals, 8)
+    assert all(np.array_equal(x.mask, y.mask) and np.array_equal(x.image, y.image) for x, y in zip(two, again))
+    assert [p.defect_type for p in two] == [p.defect_type for p in one]
+    for t, o in zip(two, one):
+        assert not (o.mask & ~t.mask).any()  # the first anomaly's mask is kept
+        assert np.array_equal(t.image[~t.mask], _canvas_of(o, normals)[~t.mask])
+    assert sum(int(t.mask.sum() > o.mask.sum()) for t, o in zip(two, one)) >= 4
+    assert all(np.array_equal(p.mask, real[0].mask) for p in given)
