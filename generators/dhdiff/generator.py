@@ -339,13 +339,18 @@ class DHDiff(Generator):
         check_sample_request(self.name, self.model is not None, defect_type, self.defect_types, masks)
         p = self.params
         passes = 1 if not p.second_pass or (masks is not None and mask_guidance >= 1.0) else 2
-        passes *= p.defects_per_image if masks is None else 1
+        passes *= self._defect_rounds(masks)
         self._bar = sampling_bar(n * p.sample_steps * passes, f"{self.name}: sampling", self.context.show_progress)
         try:
             return self._sample(n, normal_images, defect_type, seed, masks, mask_guidance)
         finally:
             self._bar.close()
             self._bar = None
+
+    def _defect_rounds(self, masks: Sequence[np.ndarray] | None) -> int:
+        """Anomalies painted per image: `defects_per_image`, or 1 when masks are given (the output
+        keeps the given mask). One rule for the sampling loop and its progress bar's total."""
+        return self.params.defects_per_image if masks is None else 1
 
     def _sample(self, n: int, normal_images: Sequence[np.ndarray], defect_type: str | None, seed: int,
                 masks: Sequence[np.ndarray] | None, mask_guidance: float) -> list[AnomalyPair]:
@@ -358,7 +363,7 @@ class DHDiff(Generator):
             given = [masks[i % len(masks)] for i in sl] if masks is not None else None
             painted = self._paint([normal_images[canvas_idx[i]] for i in sl], batch_types, given, mask_guidance,
                                   rng, gen)
-            for _ in range(p.defects_per_image - 1 if given is None else 0):
+            for _ in range(self._defect_rounds(masks) - 1):
                 more = self._paint([image for image, _ in painted], batch_types, None, mask_guidance, rng, gen)
                 painted = [(image, first | mask) for (_, first), (image, mask) in zip(painted, more)]
             pairs.extend(AnomalyPair(image=image, mask=mask, defect_type=t) for (image, mask), t in
