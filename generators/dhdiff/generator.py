@@ -27,7 +27,8 @@ from generators.diffusion.sampling import (
 )
 from generators.dhdiff.model import HelixDiffusion
 from generators.diffusion.training import (
-    BalancedSampler, TrainRng, checkpoint_dir, fingerprint, images_to_tensor, masks_to_tensor, random_flips, train_loop,
+    BalancedSampler, TrainRng, checkpoint_dir, fingerprint, images_to_tensor, masks_to_tensor, random_flips,
+    source_fingerprint, train_loop,
 )
 from generators.diffusion.params import (
     ARCH_KEYS as DIFFUSION_ARCH_KEYS, PROFILE_DEFAULTS, SAMPLING_KEYS, DiffusionParams, fingerprint_params,
@@ -208,7 +209,8 @@ class DHDiff(Generator):
         fp = fingerprint(self.name, fingerprint_params(p, {"steps", *SAMPLING_KEYS, "background_blend_from", "second_pass",
                                                            "placement", "mask_sketch", "mask_trim",
                                                            "defects_per_image"}),
-                         seed, self.context.category, labels, images.numpy(), masks.cpu().numpy())
+                         seed, self.context.category, labels, images.numpy(), masks.cpu().numpy(),
+                         source_fingerprint("generators.diffusion", "generators.dhdiff"))
         ckpt = checkpoint_dir(self.context) / f"{self.name}-{fp}.pt" if p.checkpoint_every else None
         result = train_loop(self.model, step_loss, steps=p.steps, lr=p.lr, seed=seed, ema_decay=p.ema_decay,
                             checkpoint_path=ckpt, checkpoint_every=p.checkpoint_every, run_fingerprint=fp,

@@ -8,11 +8,13 @@ its own batch from `rng`, so DH-Diff and the two-stage baseline share every trai
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -57,6 +59,26 @@ def fingerprint(*parts: Any) -> str:
             h.update(p.detach().cpu().contiguous().numpy().tobytes())
         else:
             h.update(json.dumps(p, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
+
+
+@lru_cache(maxsize=None)
+def source_fingerprint(*packages: str) -> str:
+    """A hash of the `.py` sources of `packages` (import names, e.g. "generators.dhdiff").
+
+    Part of a fit's store key: a fit's params, seed and data do not say which code trained it,
+    and a store filled by older code was otherwise reused by newer code (a re-measured table then
+    mixes two versions of the model). Any edit of these files means a fresh fit; so does an edit
+    of sampling code in them, the price of not keeping a list of which functions train."""
+    h = hashlib.sha256()
+    for name in packages:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.submodule_search_locations:
+            raise ValueError(f"source_fingerprint: {name!r} is not an importable package")
+        for folder in spec.submodule_search_locations:
+            for path in sorted(Path(folder).glob("*.py")):
+                h.update(f"{name}/{path.name}\0".encode())
+                h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
 

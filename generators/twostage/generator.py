@@ -29,7 +29,8 @@ from generators.diffusion.sampling import (
     sampling_bar, training_target,
 )
 from generators.diffusion.training import (
-    BalancedSampler, TrainRng, checkpoint_dir, fingerprint, images_to_tensor, masks_to_tensor, random_flips, train_loop,
+    BalancedSampler, TrainRng, checkpoint_dir, fingerprint, images_to_tensor, masks_to_tensor, random_flips,
+    source_fingerprint, train_loop,
 )
 from harness.fsio import atomic_path
 from harness.registry import GENERATORS
@@ -186,7 +187,8 @@ class TwoStage(Generator):
             return (w * (pred - target) ** 2).mean()
 
         fp = fingerprint(self.name, fingerprint_params(p, {"steps", *SAMPLING_KEYS}), seed, self.context.category,
-                         labels, images.numpy(), real_masks.cpu().numpy())
+                         labels, images.numpy(), real_masks.cpu().numpy(),
+                         source_fingerprint("generators.diffusion", "generators.twostage"))
         ckdir = checkpoint_dir(self.context)
         self.train_losses = {}
         for stage, model, loss in (("mask", self.mask_model, mask_loss), ("inpaint", self.paint_model, paint_loss)):

@@ -13,7 +13,8 @@ from generators.diffusion.sampling import (
 )
 from generators.diffusion.toy import toy_pairs
 from generators.diffusion.training import (
-    BalancedSampler, TrainRng, finished_copy, fingerprint, images_to_tensor, masks_to_tensor, random_flips, train_loop,
+    BalancedSampler, TrainRng, finished_copy, fingerprint, images_to_tensor, masks_to_tensor, random_flips,
+    source_fingerprint, train_loop,
 )
 
 
@@ -108,6 +109,26 @@ def test_fingerprint_tracks_data():
     a = np.zeros((2, 2), np.uint8)
     assert fingerprint("x", a) == fingerprint("x", a.copy())
     assert fingerprint("x", a) != fingerprint("x", a + 1)
+
+
+def test_source_fingerprint_changes_with_the_code_of_the_package(tmp_path, monkeypatch):
+    """A fit's store key holds the code that trained it: editing a file of the package gives a
+    new key (a fresh fit), the same sources give the same key."""
+    pkg = tmp_path / "fakegen"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "model.py").write_text("WIDTH = 32\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    source_fingerprint.cache_clear()
+    before = source_fingerprint("fakegen")
+    source_fingerprint.cache_clear()
+    assert source_fingerprint("fakegen") == before
+    (pkg / "model.py").write_text("WIDTH = 48\n")
+    source_fingerprint.cache_clear()
+    assert source_fingerprint("fakegen") != before
+    with pytest.raises(ValueError, match="not an importable package"):
+        source_fingerprint("fakegen.model")
+    source_fingerprint.cache_clear()
 
 
 def test_prompts_and_tokens():
