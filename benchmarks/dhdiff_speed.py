@@ -1,7 +1,7 @@
 """DH-Diff speed: train-step time vs a stock diffusers UNet of the same size, and sampling rate.
 
 Usage (CPU, the cpu-quick profile's network):
-    python benchmarks/dhdiff_speed.py [--device cpu] [--profile cpu-quick] [--threads N]
+    python benchmarks/dhdiff_speed.py [--device cpu] [--profile cpu-quick] [--threads N] [--block-channels 48,96,96]
 
 Prints (1) the median optimiser-step time of DH-Diff (both strands, DDA+SSM processors) and of
 the same `UNet2DConditionModel` with diffusers' stock processors on the same 2-strand batch, and
@@ -37,6 +37,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--sample-n", type=int, default=8, help="pairs per sampling batch")
     ap.add_argument("--long-steps", type=int, default=1000)
+    ap.add_argument("--block-channels", default="", help="e.g. 48,96,96 (default: the profile's)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -48,7 +49,8 @@ def main() -> None:
     from harness.plugin import RunContext
 
     ctx = RunContext(category="bottle", image_size=256, profile=args.profile, device=args.device, show_progress=False)
-    gen = DHDiff({}, ctx)
+    params = {"block_channels": [int(c) for c in args.block_channels.split(",")]} if args.block_channels else {}
+    gen = DHDiff(params, ctx)
     p = gen.params
     gen._build(["a", "photo", "of", "bottle", "with", "crack"], seed=0)
     gen.defect_types = ["crack"]
@@ -95,7 +97,7 @@ def main() -> None:
     th = _time(lambda: (helix_step(), sync()), args.repeats)
     ts = _time(lambda: (stock_step(), sync()), args.repeats)
     print(f"profile={args.profile} device={args.device} threads={torch.get_num_threads()} "
-          f"resolution={p.resolution} patch={p.patch} batch={b} pairs (UNet batch {2 * b})")
+          f"resolution={p.resolution} patch={p.patch} block_channels={p.block_channels} batch={b} pairs (UNet batch {2 * b})")
     print(f"params: dhdiff {n_h / 1e6:.3f} M, stock {n_s / 1e6:.3f} M")
     print(f"train step: dhdiff {th * 1e3:.1f} ms, stock UNet {ts * 1e3:.1f} ms, ratio {th / ts:.2f}x (goal <= 1.3x)")
 
