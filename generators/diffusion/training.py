@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harness.data.io import file_sha256
 from harness.fsio import atomic_path
 from harness.lock import exclusive
 
@@ -70,16 +71,14 @@ def source_fingerprint(*packages: str) -> str:
     and a store filled by older code was otherwise reused by newer code (a re-measured table then
     mixes two versions of the model). Any edit of these files means a fresh fit; so does an edit
     of sampling code in them, the price of not keeping a list of which functions train."""
-    h = hashlib.sha256()
+    files: list[tuple[str, str]] = []
     for name in packages:
         spec = importlib.util.find_spec(name)
         if spec is None or not spec.submodule_search_locations:
             raise ValueError(f"source_fingerprint: {name!r} is not an importable package")
-        for folder in spec.submodule_search_locations:
-            for path in sorted(Path(folder).glob("*.py")):
-                h.update(f"{name}/{path.name}\0".encode())
-                h.update(path.read_bytes())
-    return h.hexdigest()[:16]
+        files += [(f"{name}/{path.name}", file_sha256(path))
+                  for folder in spec.submodule_search_locations for path in sorted(Path(folder).glob("*.py"))]
+    return fingerprint(files)
 
 
 @dataclass
