@@ -64,13 +64,28 @@ def quiet_lightning() -> None:
 
 
 class SamplesDataset(AnomalibDataset):
-    """An `AnomalibDataset` over an explicit samples frame (one row per image)."""
+    """An `AnomalibDataset` over an explicit samples frame (one row per image).
+
+    Items are decoded and resized once and kept: the detectors train for many epochs over a few
+    hundred images, and anomalib's dataset decodes every image again each epoch (on a GPU that
+    decoding, one image at a time on the CPU, was most of a cell's time). Exact: the only
+    augmentation is a deterministic resize, and collation copies each item into a new batch.
+    """
 
     def __init__(self, samples: pd.DataFrame, task: str, augmentations=None) -> None:
         super().__init__(augmentations=augmentations)
         samples = samples.copy()
         samples.attrs["task"] = task
         self.samples = samples  # anomalib sorts by image_path; callers map back by path
+        self._decoded: dict[tuple, object] = {}
+
+    def __getitem__(self, index: int):
+        row = self.samples.iloc[index]
+        key = (row.image_path, row.mask_path, int(row.label_index), self.task)  # by content, not position
+        item = self._decoded.get(key)
+        if item is None:
+            item = self._decoded[key] = super().__getitem__(index)
+        return item
 
 
 def merged_mask_path(mask_paths: Sequence[str], work_dir: Path) -> str:

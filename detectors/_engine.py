@@ -17,18 +17,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from detectors._accelerator import lightning_device
 from detectors._anomalib_data import TrainSetDataModule, collect_predictions, quiet_lightning
 from detectors.base import Predictions, TrainSet
 from harness.metrics.detection import pixel_ap
 from harness.plugin import RunContext
-
-
-def accelerator_for(device: str) -> str:
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise RuntimeError(f"device '{device}' requested but CUDA is not available; run with device: cpu")
-        return "gpu"
-    return "cpu"
 
 
 def make_engine(context: RunContext, **trainer_kwargs: Any):
@@ -47,11 +40,10 @@ def make_engine(context: RunContext, **trainer_kwargs: Any):
         callbacks=[no_save, *extra_callbacks],
         logger=False,
         default_root_dir=work / "anomalib",
-        accelerator=accelerator_for(context.device),
-        devices=1,
+        **lightning_device(context.device),
         enable_progress_bar=context.show_progress,
         enable_model_summary=False,
-        deterministic="warn" if context.device == "cpu" else False,
+        deterministic="warn" if context.device.type == "cpu" else False,
         **trainer_kwargs,
     )
 

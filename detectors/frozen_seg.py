@@ -34,6 +34,7 @@ from torch import nn
 from detectors.anomalib_detector import backbone_mean_std
 from detectors.base import Detector, Predictions, TrainSet
 from detectors.feature_cache import FeatureCache, cache_key, weights_identity
+from harness.core.device import as_tensor, generator, randint, to_numpy
 from harness.data.io import file_sha256, load_image, load_mask
 from harness.metrics.detection import pixel_ap
 from harness.plugin import PluginParams
@@ -46,7 +47,7 @@ class FrozenExtractor:
     """An ImageNet backbone (offline weights, never random) returning named feature maps."""
 
     def __init__(self, backbone: str, layers: Sequence[str], backbone_weights: str | None, input_size: int,
-                 device: str = "cpu"):
+                 device: str | torch.device = "cpu"):
         from anomalib.models.components.feature_extractors import TimmFeatureExtractor
 
         from detectors.backbones import pretrained_extractor
@@ -72,7 +73,7 @@ class FrozenExtractor:
                                   antialias=True)
             feats = self.model((x - mean) / std)
             for k in self.layers:
-                out[k].append(feats[k].float().cpu())
+                out[k].append(feats[k].float().cpu())  # to the host: the feature cache is a file
         return {k: torch.cat(v) for k, v in out.items()}
 
 
@@ -168,10 +169,8 @@ class FrozenEncoderSegmenter(Detector):
         return self.params.input_size or self.context.image_size
 
     @property
-    def device(self) -> str:
-        from detectors._engine import accelerator_for
-
-        return self.context.device if accelerator_for(self.context.device) == "gpu" else "cpu"
+    def device(self) -> torch.device:
+        return self.context.device
 
     def extractor(self) -> FrozenExtractor:
         if self._extractor is None:
@@ -180,7 +179,8 @@ class FrozenEncoderSegmenter(Detector):
         return self._extractor
 
     def features(self, paths: Sequence[Path | str]) -> torch.Tensor:
-        """Stacked (N, C, h, w) features of the images at `paths` (cached per layer)."""
+        """Stacked (N, C, h, w) features of the images at `paths` (cached per layer on disk), on the
+        device: the decoder's steps index them there, with no host→device copy per step."""
         p = self.params
         key = cache_key([file_sha256(x) for x in paths], backbone=p.backbone, layers=p.layers,
                         input_size=self.input_size, weights=weights_identity(p.backbone_weights),
@@ -196,12 +196,12 @@ class FrozenEncoderSegmenter(Detector):
                 torch.is_tensor(value.get(k)) and value[k].ndim == 4 and len(value[k]) == len(paths) for k in p.layers)
 
         feats = self.cache.features(key, compute, complete) if p.cache_features else compute()
-        return stack_levels([feats[k] for k in p.layers])
+        return stack_levels([feats[k].to(self.device) for k in p.layers])
 
     def _batch_features(self, images: np.ndarray, index: torch.Tensor) -> torch.Tensor:
         """Without the cache: the batch's features straight from the backbone (what caching saves)."""
-        feats = self.extractor()(images[index.numpy()])
-        return self._standardise(stack_levels([feats[k] for k in self.params.layers]))
+        feats = self.extractor()(images[to_numpy(index)])
+        return self._standardise(stack_levels([feats[k].to(self.device) for k in self.params.layers]))
 
     def _standardise(self, feats: torch.Tensor) -> torch.Tensor:
         mean, std = self._stats
@@ -219,46 +219,46 @@ class FrozenEncoderSegmenter(Detector):
         nf = self._standardise(nf)
         raw_normals = None if p.cache_features else np.stack([load_image(x, size) for x in normal_paths])
         raw_gen = None if p.cache_features or not gen_paths else np.stack([load_image(x, size) for x in gen_paths])
-        nmask = torch.zeros(len(normal_paths), 1, size, size)
+        dev = self.device
+        nmask = torch.zeros(len(normal_paths), 1, size, size, device=dev)
         if gen_paths:
             gf = self._standardise(self.features(gen_paths))
-            gmask = torch.from_numpy(np.stack([load_mask([m], size) for _, m in train.anomalous])).float()[:, None]
+            gmask = as_tensor(np.stack([load_mask([m], size) for _, m in train.anomalous]), dev).float()[:, None]
         else:
             log.info("frozen-seg: no generated anomalies; training on normals only (no anomalous pixel)")
             gf, gmask = None, None
         val = self._validation_set(train)
 
         torch.manual_seed(self.seed)
-        decoder = LightDecoder(nf.shape[1], p.width).to(self.device)
+        decoder = LightDecoder(nf.shape[1], p.width).to(dev)  # initialised on the host: the same weights anywhere
         opt = torch.optim.AdamW(decoder.parameters(), lr=p.lr, weight_decay=p.weight_decay)
-        rng = torch.Generator().manual_seed(self.seed)
+        rng = generator(self.seed, dev)  # batch indices drawn where the features are
         half = p.batch_size // 2 if gf is not None else 0
         best_state, best_ap, best_step, stale = None, -1.0, 0, 0
         self.training_curve = []
-        self.anomalous_training_pixels = 0
-        running: list[float] = []
+        pixels = torch.zeros((), dtype=torch.long, device=dev)  # read once at the end: no wait per step
+        running: list[torch.Tensor] = []  # the steps' losses on the device, read at each evaluation
         from tqdm.auto import tqdm
 
         bar = tqdm(range(1, p.max_steps + 1), desc="frozen-seg", unit="step", leave=False,
                    disable=not self.context.show_progress, dynamic_ncols=True)
         for step in bar:
             decoder.train()
-            ni = torch.randint(len(normal_paths), (p.batch_size - half,), generator=rng)
+            ni = randint(0, len(normal_paths), (p.batch_size - half,), rng, dev)
             feats, target = (nf[ni] if raw_normals is None else self._batch_features(raw_normals, ni)), nmask[ni]
             if half:
-                gi = torch.randint(len(gen_paths), (half,), generator=rng)
+                gi = randint(0, len(gen_paths), (half,), rng, dev)
                 gfeat = gf[gi] if raw_gen is None else self._batch_features(raw_gen, gi)
                 feats, target = torch.cat([feats, gfeat]), torch.cat([target, gmask[gi]])
-            self.anomalous_training_pixels += int(target.sum())
-            feats, target = feats.to(self.device), target.to(self.device)
+            pixels += target.sum().long()
             logits = F.interpolate(decoder(feats), size=(size, size), mode="bilinear", align_corners=False)
             loss = focal_dice_loss(logits, target, p.focal_gamma, p.dice_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            running.append(loss.item())
+            running.append(loss.detach())
             if step % p.eval_every == 0 or step == p.max_steps:
-                point = {"step": step, "train_loss": float(np.mean(running))}
+                point = {"step": step, "train_loss": float(np.mean(torch.stack(running).tolist()))}
                 running = []
                 if val is not None:
                     maps = self._maps(decoder, val[0])
@@ -276,6 +276,7 @@ class FrozenEncoderSegmenter(Detector):
                 if val is not None and p.patience and stale >= p.patience:
                     break
         bar.close()
+        self.anomalous_training_pixels = int(pixels)
         if best_state is not None:
             decoder.load_state_dict(best_state)
         self.selected_step = best_step if best_state is not None else step
@@ -298,8 +299,9 @@ class FrozenEncoderSegmenter(Detector):
         size = self.context.image_size
         out = []
         for i in range(0, len(feats), batch):
-            logits = decoder(feats[i:i + batch].to(self.device))
-            out.append(torch.sigmoid(F.interpolate(logits, size=(size, size), mode="bilinear", align_corners=False))[:, 0].cpu())
+            logits = decoder(feats[i:i + batch])
+            maps = torch.sigmoid(F.interpolate(logits, size=(size, size), mode="bilinear", align_corners=False))
+            out.append(maps[:, 0].cpu())  # the maps are scored on the host
         return torch.cat(out)
 
     def predict(self, test: pd.DataFrame) -> Predictions:

@@ -23,6 +23,7 @@ from scipy import ndimage
 
 from generators.base import AnomalyPair, Generator
 from generators.placement import ObjectEstimate, Placement, PlacementParams, check_canvases, sample_position
+from harness.fsio import atomic_path
 from harness.registry import GENERATORS
 
 
@@ -111,7 +112,10 @@ class CopyPaste(Generator):
         if est is not None and est.frequency is not None:  # the normal images' object, for canvases that do not split
             arrays["object_frequency"], arrays["object_found_share"] = est.frequency, np.array(est.found_share)
             arrays["object_n_images"] = np.array(est.n_images)
-        np.savez(Path(path), count=np.array(k), **arrays)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path, what=f"the saved {self.name} model") as tmp, open(tmp, "wb") as f:
+            np.savez(f, count=np.array(k), **arrays)  # a file object: numpy appends no ".npz", load(path) finds it
 
     def load(self, path: Path) -> None:
         """Restore what `save` wrote."""

@@ -12,7 +12,7 @@ import click
 from harness.config import SpecError, load_spec
 from harness.data.table import DatasetError
 from harness.executors.base import EXECUTORS, ExecutorError, resolve_executor
-from harness.core.plugin import ParamError
+from harness.core.plugin import DeviceUnavailable, ParamError
 from harness.core.registry import UnknownNameError
 from harness.fsio import OutputWriteError, fault_kind, translate
 from harness.lock import LockHeld
@@ -21,7 +21,7 @@ from harness.runtime import limit_malloc_arenas
 
 
 USER_ERRORS = (SpecError, DatasetError, UnknownNameError, ParamError, FileNotFoundError, OutputWriteError, LockHeld,
-               ExecutorError, ReferenceError)
+               ExecutorError, ReferenceError, DeviceUnavailable)
 
 
 def _fail(exc: BaseException) -> None:

@@ -137,7 +137,7 @@ class ExperimentSpec(_Strict):
     profile: Literal["cpu-quick", "gpu-full"] = "cpu-quick"
     image_size: int = Field(128, ge=32, le=1024)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")  # resolved once: harness.core.device
     threads: int | Literal["auto"] = "auto"  # torch CPU threads (harness.runtime.choose_threads); not in cell identity
     # who runs the jobs: local (one after another), ray, or auto (ray where it is installed and the machine
     # has ≥ 2 cores, one job per core; else local); not in cell identity (numbers match for the same threads)
@@ -189,11 +189,11 @@ class ExperimentSpec(_Strict):
         return self.tracking_uri or default_tracking_uri(self.run_dir)
 
     def resolved_device(self) -> str:
-        if self.device != "auto":
-            return self.device
-        import torch
+        """The device every job of the run computes on (``cuda:0``, ``cpu``), decided once; a GPU the
+        machine lacks is `DeviceUnavailable` (one line, before anything is written)."""
+        from harness.core.device import resolve_device
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return str(resolve_device(self.device))
 
 
 def default_tracking_uri(run_dir: Path) -> str:

@@ -217,11 +217,19 @@ def _quality(spec: ExperimentSpec, pairs: list[AnomalyPair], real: list[AnomalyP
     return {k: {"value": r.value, "unavailable": r.unavailable, "params": r.params} for k, r in results.items()}
 
 
+def _prepare_device(device: str) -> None:
+    """The run's device settings in this process (a Ray worker too): TF32 matrix products on CUDA."""
+    from harness.core.device import fast_math  # torch: not at import, `bench --help` stays quick
+
+    fast_math(device)
+
+
 def run_generate(spec: ExperimentSpec, job: GenerateJob, env: JobEnv) -> AugmentedSet:
     """Fit the generator on generator-train data only, sample, and write the set (or reuse a complete one)."""
     existing = load_augmented(job.root)
     if existing is not None:
         return existing
+    _prepare_device(env.device)
     gen_spec, seed = job.generator, job.data.seed
     data = seed_data(job.data, spec.image_size)
     cls = GENERATORS.get(gen_spec.name)
@@ -284,6 +292,7 @@ def artifacts_of(record: CellRecord) -> list[Path]:
 def run_detect(spec: ExperimentSpec, job: DetectJob, aug: AugmentedSet | None, env: JobEnv) -> DetectResult:
     """Train and score the detector, write the cell record (without an MLflow run id yet)."""
     started = time.time()
+    _prepare_device(env.device)
     data = seed_data(job.data, spec.image_size)
     if aug is None:
         train = TrainSet(normal=[Path(p) for p in data.normal_rows["image_path"]],

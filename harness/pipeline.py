@@ -124,6 +124,7 @@ def run_experiment(spec: ExperimentSpec, *, show_progress: bool = True, echo: Ca
     """Run every cell not already recorded; a re-run resumes where the last one stopped."""
     t0 = time.time()
     executor = executor or make_executor("local")
+    device = spec.resolved_device()  # decided once, for every job; a missing GPU fails before any file
     slices = load_tables(spec)  # validates all data before anything is written
     jobs = plan(spec, slices)
     run_dir = spec.run_dir
@@ -138,7 +139,6 @@ def run_experiment(spec: ExperimentSpec, *, show_progress: bool = True, echo: Ca
         if not todo and not unlogged:
             summary.seconds = time.time() - t0
             return summary
-        device = spec.resolved_device()
         write_json_atomic(run_dir / "spec.json", spec_to_dict(spec))
         for data in {id(j.data): j.data for j in todo}.values():
             write_split(data.split, run_dir / data.split_file)

@@ -1,8 +1,14 @@
-"""Suite-wide: the built-in dataset is drawn into a session temp folder, not the user's cache."""
+"""Suite-wide: the built-in dataset is drawn into a session temp folder, not the user's cache;
+the fake GPU (`harness.core.fakegpu`) is registered before any test runs a backward pass
+(autograd sizes its per-device queues at its first use)."""
 
 import os
 
 import pytest
+
+from harness.core import fakegpu
+
+fakegpu.enable()
 
 
 @pytest.fixture(scope="session", autouse=True)

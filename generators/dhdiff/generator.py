@@ -10,7 +10,6 @@ binary mask, byte for byte. A given mask/sketch can guide the mask strand.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal, Sequence
 
 import numpy as np
@@ -18,29 +17,27 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from generators.base import AnomalyPair, Generator
-from generators.diffusion.backbone import BackboneSpec, ClipPromptEncoder, Codec, TokenPromptEncoder, prompt_for, spec_from
+from generators.base import AnomalyPair
+from generators.diffusion.backbone import BackboneSpec, TokenPromptEncoder, prompt_for, spec_from
+from generators.diffusion.base import DiffusionGenerator
 from generators.diffusion.sampling import (
     check_sample_request, plan_samples,
-    composite_full_size, dilate, fallback_mask, flip_in_box, make_solver, model_file, make_train_scheduler, noised, training_target,
+    composite_full_size, dilate, fallback_mask, flip_in_box, make_solver, noised, training_target,
     sampling_bar, x0_from_output,
 )
 from generators.dhdiff.model import HelixDiffusion
-from generators.diffusion.training import (
-    BalancedSampler, TrainRng, checkpoint_dir, fingerprint, images_to_tensor, masks_to_tensor, random_flips,
-    source_fingerprint, train_loop,
-)
-from generators.diffusion.params import (
-    ARCH_KEYS as DIFFUSION_ARCH_KEYS, PROFILE_DEFAULTS, SAMPLING_KEYS, DiffusionParams, fingerprint_params,
-)
+from generators.diffusion.tensors import BalancedSampler, images_to_tensor, mask_bounds, masks_to_tensor, random_flips
+from generators.diffusion.training import TrainRng
+from generators.diffusion.params import PROFILE_DEFAULTS, DiffusionParams
 from generators.diffusion import pretrained as sd
-from generators.diffusion.windows import anomaly_box, crop, load_side, random_box
+from generators.diffusion.windows import anomaly_box, box_around, crop, load_side, random_box
+from harness.core.device import as_tensor, autocast, randn
 from harness.data.foreground import ObjectEstimate, fit_object, on_object_fraction
-from harness.fsio import atomic_path
 from harness.registry import GENERATORS
 
 FORMAT = "dhdiff-v2"
-ARCH_KEYS = (*DIFFUSION_ARCH_KEYS, "dda", "ssm", "window")
+#: params that change only how samples are drawn: a fit is shared by variants that differ in these
+SAMPLING_ONLY = {"background_blend_from", "second_pass", "placement", "mask_sketch", "mask_trim", "defects_per_image"}
 
 
 class DHDiffParams(DiffusionParams):
@@ -74,14 +71,14 @@ class DHDiffParams(DiffusionParams):
 
 
 @GENERATORS.register("dhdiff")
-class DHDiff(Generator):
+class DHDiff(DiffusionGenerator):
     """DH-Diff: one diffusers UNet, image and mask strands, DDA + SSM attention processors."""
 
     name = "dhdiff"
     Params = DHDiffParams
-    needs_real_anomalies = True
-    conditions_on_defect_type = True
-    keeps_canvas_outside_mask = True
+    FORMAT = FORMAT
+    SOURCE = ("generators.diffusion", "generators.dhdiff")
+    EXTRA_ARCH = ("dda", "ssm", "window")
     # cpu-quick: anomaly-centred windows at the canvas's native resolution and a second pass
     # (docs/dhdiff.md: what made DH-Diff's anomalies visible at a CPU budget); guidance 3 and
     # mask sketches 0.5, chosen on the validation folds of built-in pushpins, hazelnut and battery
@@ -100,49 +97,26 @@ class DHDiff(Generator):
 
     def __init__(self, params, context):
         super().__init__(params, context)
-        self.model = None
-        self.text_encoder = None
-        self.codec = None
-        self.defect_types: list[str] = []
-        self.fallback_masks: dict[str, torch.Tensor] = {}
+        self.model: HelixDiffusion | None = None
         self.train_losses: list[float] = []
         self.resumed_from = 0
-        self.schedule: dict | None = None  # the pretrained backbone's noise schedule (None: ours)
-        self._bar = None
         self.object: ObjectEstimate | None = None  # `placement`: the normal images' object
         self.on_object_types: list[str] = []  # defect types whose masks are kept on the object
 
     # ------------------------------------------------------------------ building
-    @property
-    def device(self) -> torch.device:
-        return torch.device(self.context.device)
+    def _networks(self) -> dict:
+        return {"state_dict": self.model}
 
-    def _build(self, vocab: Sequence[str], seed: int) -> None:
-        if self.params.pretrained:
-            self._build_pretrained(seed)
-            return
+    def _build_scratch(self, spec: BackboneSpec, vocab: Sequence[str]) -> None:
         p = self.params
-        spec = spec_from(p)
-        self.codec = Codec(p.pretrained_path, p.resolution, p.patch).to(self.device)
-        encoder = None
-        if p.text_encoder_path:
-            self.text_encoder = ClipPromptEncoder(p.text_encoder_path).to(self.device)
-            spec = BackboneSpec(**{**spec.__dict__, "cross_attention_dim": self.text_encoder.dim})
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            if self.text_encoder is None:
-                encoder = TokenPromptEncoder(vocab, p.cross_attention_dim)
-            self.model = HelixDiffusion(spec, sample_size=self.codec.latent_size, channels=self.codec.channels,
-                                        mask_channels=self.codec.mask_channels,
-                                        dda=p.dda, ssm=p.ssm, ssm_init=p.ssm_init, gate_init=p.gate_init,
-                                        prompt_encoder=encoder)
-        self.model.to(self.device)
+        encoder = TokenPromptEncoder(vocab, p.cross_attention_dim) if self.text_encoder is None else None
+        self.model = HelixDiffusion(spec, sample_size=self.codec.latent_size, channels=self.codec.channels,
+                                    mask_channels=self.codec.mask_channels, dda=p.dda, ssm=p.ssm, ssm_init=p.ssm_init,
+                                    gate_init=p.gate_init, prompt_encoder=encoder)
 
     def _build_pretrained(self, seed: int) -> None:
         """The helix on a pretrained SD UNet: its VAE as the codec (mask: lossless space-to-depth fold),
         its CLIP text encoder for the prompts, its noise schedule and prediction type."""
-        self.schedule, self.params, self.codec, self.text_encoder = sd.load_shared_parts(
-            self.name, self.params, self.device)
         p = self.params
         unet = sd.load_unet(p.pretrained)
         with torch.random.fork_rng(devices=[]):
@@ -152,7 +126,21 @@ class DHDiff(Generator):
             self.model = HelixDiffusion(spec_from(p), sample_size=self.codec.latent_size, channels=self.codec.channels,
                                         mask_channels=self.codec.mask_channels, dda=p.dda, ssm=p.ssm,
                                         ssm_init=p.ssm_init, gate_init=p.gate_init, prompt_encoder=None, unet=unet)
-        self.model.to(self.device)
+
+    def _vocab(self) -> list[str]:
+        return self.model.prompts.vocab if self.model.prompts is not None else []
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"object": None if self.object is None else {
+                    "found_share": self.object.found_share, "n_images": self.object.n_images,
+                    "frequency": torch.from_numpy(self.object.frequency)},
+                "on_object_types": self.on_object_types}
+
+    def _restore_extra(self, blob: dict[str, Any]) -> None:
+        obj = blob.get("object")
+        self.object = None if obj is None else ObjectEstimate(float(obj["found_share"]), obj["frequency"].numpy(),
+                                                              int(obj["n_images"]))
+        self.on_object_types = list(blob.get("on_object_types", []))
 
     def _context(self, prompts: Sequence[str | None]) -> torch.Tensor:
         return self.model.encode_prompts(prompts, self.text_encoder)
@@ -160,62 +148,49 @@ class DHDiff(Generator):
     # ------------------------------------------------------------------ fit
     def fit(self, normal_images: Sequence[np.ndarray], anomaly_pairs: Sequence[AnomalyPair], *, seed: int) -> None:
         p = self.params
-        if not anomaly_pairs:
-            raise ValueError(f"{self.name}: fit() got no real anomaly pairs; it trains on the generator-train "
-                             "split's image+mask pairs (needs_real_anomalies)")
         R = p.resolution
         L = load_side(R, p.window)
-        labels = ["good"] * len(normal_images) + [a.defect_type for a in anomaly_pairs]
-        images = images_to_tensor(list(normal_images) + [a.image for a in anomaly_pairs], L)
-        masks = torch.cat([torch.zeros(len(normal_images), 1, L, L), masks_to_tensor([a.mask for a in anomaly_pairs], L)])
-        self.defect_types = sorted({a.defect_type for a in anomaly_pairs})
-        self.fallback_masks = {d: masks[[i for i, l in enumerate(labels) if l == d]].to(torch.uint8)
-                               for d in self.defect_types}
+        data = self._fit_data(normal_images, anomaly_pairs, L)
+        labels = data.labels
+        masks = torch.cat([torch.zeros(data.n_normal, 1, L, L), data.anomaly_masks])  # host; normals have none
+        bounds = [mask_bounds(m) for m in masks]  # where each anomaly is, looked up once on the host
         self._fit_placement(normal_images, anomaly_pairs)
-        prompt_of = {c: prompt_for(self.context.category, c) for c in set(labels)}
-        self._build(TokenPromptEncoder.vocab_for(list(prompt_of.values())), seed)
+        self._build(TokenPromptEncoder.vocab_for(list(data.prompts.values())), seed)
         p = self.params  # the pretrained path takes `prediction` from the checkpoint
         dev = self.device
-        with torch.no_grad():
-            latents = torch.cat([self.codec.encode(images[i:i + 32].to(dev)) for i in range(0, len(images), 32)])
-        masks = masks.to(dev)
+        latents = self._encode_images(data.images)
+        masks_dev = masks.to(dev)
         f = self.codec.factor
         sampler = BalancedSampler(labels)
-        alphas = make_train_scheduler(self.schedule).alphas_cumprod.to(dev)
+        alphas = self._alphas()
         T = len(alphas)
 
         def step_loss(model, rng: TrainRng) -> torch.Tensor:
-            idx = torch.from_numpy(sampler.draw(rng, p.batch_size))
-            boxes = [random_box(L, R, rng.numpy, f) if labels[i] == "good" else anomaly_box(masks[i], R, rng.numpy, f)
+            idx = sampler.draw(rng, p.batch_size)
+            boxes = [random_box(L, R, rng.numpy, f) if labels[i] == "good" else box_around(bounds[i], L, R, rng.numpy, f)
                      for i in idx.tolist()]
-            win_masks = crop(masks[idx], boxes, R)
-            win_lat = crop(latents[idx], [(y // f, x // f) for y, x in boxes], R // f)
+            items = as_tensor(idx, dev)
+            win_masks = crop(masks_dev[items], boxes, R)
+            win_lat = crop(latents[items], [(y // f, x // f) for y, x in boxes], R // f)
             x0, m0, mfull = random_flips([win_lat, self.codec.encode_mask(win_masks), win_masks], rng, p.flips)
             b = x0.shape[0]
-            t = torch.randint(0, T, (b,), generator=rng.torch).to(dev)
-            e_img, e_m = rng.randn(x0.shape, dev), rng.randn(m0.shape, dev)
+            t = rng.randint(0, T, (b,))
+            e_img, e_m = rng.randn(x0.shape), rng.randn(m0.shape)
             a = alphas[t].view(-1, 1, 1, 1)
             x_t = a.sqrt() * x0 + (1 - a).sqrt() * e_img
             m_t = a.sqrt() * m0 + (1 - a).sqrt() * e_m
             drop = rng.numpy.random(b) < p.cond_dropout
-            prompts = [None if d else prompt_of[labels[i]] for d, i in zip(drop, idx.tolist())]
+            prompts = [None if d else data.prompts[labels[i]] for d, i in zip(drop, idx.tolist())]
             est = mfull if rng.numpy.random() >= p.ssm_estimate_dropout else None
             pred_img, pred_m = model(x_t, m_t, t, self._context(prompts), mask_estimate=est)
             w = 1 + p.fg_loss_weight * F.adaptive_max_pool2d(mfull, x0.shape[-1])
             target_img = training_target(x0, e_img, a, p.prediction)
             target_m = training_target(m0, e_m, a, p.prediction)
-            return (w * (pred_img - target_img) ** 2).mean() + p.mask_loss_weight * F.mse_loss(pred_m, target_m)
+            return ((w * (pred_img.float() - target_img) ** 2).mean()
+                    + p.mask_loss_weight * F.mse_loss(pred_m.float(), target_m))
 
-        fp = fingerprint(self.name, fingerprint_params(p, {"steps", *SAMPLING_KEYS, "background_blend_from", "second_pass",
-                                                           "placement", "mask_sketch", "mask_trim",
-                                                           "defects_per_image"}),
-                         seed, self.context.category, labels, images.numpy(), masks.cpu().numpy(),
-                         source_fingerprint("generators.diffusion", "generators.dhdiff"))
-        ckpt = checkpoint_dir(self.context) / f"{self.name}-{fp}.pt" if p.checkpoint_every else None
-        result = train_loop(self.model, step_loss, steps=p.steps, lr=p.lr, seed=seed, ema_decay=p.ema_decay,
-                            checkpoint_path=ckpt, checkpoint_every=p.checkpoint_every, run_fingerprint=fp,
-                            show_progress=self.context.show_progress, desc=self.name,
-                            trainable_only=bool(p.pretrained))
+        key = self._fit_key(SAMPLING_ONLY, seed, labels, data.images.numpy(), masks.numpy())
+        result = self._train(self.model, step_loss, seed=seed, key=key, file=self.name, desc=self.name)
         self.train_losses = result.losses
         self.resumed_from = result.resumed_from
 
@@ -272,41 +247,46 @@ class DHDiff(Generator):
     @torch.no_grad()
     def _denoise(self, canvases: torch.Tensor, prompts: Sequence[str], guide: torch.Tensor | None,
                  mask_guidance: float, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """One batch: canvases (b,3,R,R) in [-1,1] → (images (b,3,R,R), mask logits (b,1,R,R))."""
+        """One batch: host canvases (b,3,R,R) in [-1,1] → host (images (b,3,R,R), mask logits (b,1,R,R)).
+
+        The loop runs on the device; only the two results come back."""
         p, codec, dev = self.params, self.codec, self.device
         solver = make_solver(p.solver, p.sample_steps, codec.clip, p.prediction, self.schedule)
         C, r, b = codec.channels, codec.latent_size, canvases.shape[0]
         z_canvas = codec.encode(canvases.to(dev))
-        x = torch.randn((b, C + codec.mask_channels, r, r), generator=gen).to(dev)
-        g_lat = codec.encode_mask(guide.to(dev)) if guide is not None else None
+        x = randn((b, C + codec.mask_channels, r, r), gen, dev)
+        guide = guide.to(dev) if guide is not None else None
+        g_lat = codec.encode_mask(guide) if guide is not None else None
         cfg = p.guidance_scale != 1.0  # scale 1 is the conditional model alone: skip the unconditional pass
         ctx = self._context(([None] * b if cfg else []) + list(prompts))
         est = None
-        steps = list(solver.timesteps)
+        steps = list(solver.timesteps)  # host timesteps: the solver looks them up on the host
         n_guided = round(mask_guidance * len(steps)) if guide is not None else 0
         for k, t in enumerate(steps):
             if k < n_guided:
                 x[:, C:] = noised(solver, g_lat, t, gen)
-                est = guide.to(dev)
+                est = guide
             if est is not None and k >= p.background_blend_from * len(steps):
                 keep = dilate((F.adaptive_max_pool2d(est, r) > 0.5).float(), 1)
                 x[:, :C] = keep * x[:, :C] + (1 - keep) * noised(solver, z_canvas, t, gen)
             xi, xm = x[:, :C], x[:, C:]
             reps = 2 if cfg else 1
-            e_i, e_m = self.model(xi.repeat(reps, 1, 1, 1), xm.repeat(reps, 1, 1, 1), t.to(dev), ctx,
-                                  mask_estimate=None if est is None else est.repeat(reps, 1, 1, 1))
+            t_dev = torch.full((), int(t), dtype=torch.long, device=dev)  # made on the device: no host copy
+            with autocast(dev, p.precision):
+                e_i, e_m = self.model(xi.repeat(reps, 1, 1, 1), xm.repeat(reps, 1, 1, 1), t_dev, ctx,
+                                      mask_estimate=None if est is None else est.repeat(reps, 1, 1, 1))
+            e_i, e_m = e_i.float(), e_m.float()
             if cfg:
                 e_i = e_i[:b] + p.guidance_scale * (e_i[b:] - e_i[:b])
                 e_m = e_m[:b] + p.guidance_scale * (e_m[b:] - e_m[:b])
             m0 = x0_from_output(solver, xm, e_m, t).clamp(-1, 1)
             est = ((codec.decode_mask(m0) + 1) / 2).clamp(0, 1)
             x = solver.step(torch.cat([e_i, e_m], dim=1), t, x).prev_sample
-            if self._bar is not None:
-                self._bar.update(b)
+            self._tick(b)
         images = codec.decode(x[:, :C])
         logits = codec.decode_mask(x[:, C:])
         if n_guided == len(steps):
-            logits = guide.to(dev) * 2 - 1
+            logits = guide * 2 - 1
         return images.cpu(), logits.cpu()
 
     def _window_box(self, mask: torch.Tensor, rng: np.random.Generator, *, exact: bool) -> tuple[int, int]:
@@ -357,7 +337,7 @@ class DHDiff(Generator):
     def _sample(self, n: int, normal_images: Sequence[np.ndarray], defect_type: str | None, seed: int,
                 masks: Sequence[np.ndarray] | None, mask_guidance: float) -> list[AnomalyPair]:
         p = self.params
-        rng, gen, canvas_idx, types = plan_samples(normal_images, n, defect_type, self.defect_types, seed)
+        rng, gen, canvas_idx, types = plan_samples(normal_images, n, defect_type, self.defect_types, seed, self.device)
         pairs: list[AnomalyPair] = []
         for start in range(0, n, p.sample_batch):
             sl = range(start, min(n, start + p.sample_batch))
@@ -432,47 +412,6 @@ class DHDiff(Generator):
             out.append(composite_full_size(canvas, imgs[j], (logits[j, 0] > 0).numpy(), full_mask=exact,
                                            box=(*boxes[j], L)))
         return out
-
-    # ------------------------------------------------------------------ persistence
-    def save(self, path: Path) -> None:
-        if self.model is None:
-            raise RuntimeError(f"{self.name}: nothing to save; call fit() first")
-        path = model_file(Path(path))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        vocab = self.model.prompts.vocab if self.model.prompts is not None else []
-        state = self.model.state_dict()
-        if self.params.pretrained:  # the frozen pretrained weights are re-read from `pretrained`
-            keep = set(sd.trainable_names(self.model))
-            state = {k: v for k, v in state.items() if k in keep}
-        with atomic_path(path, what=f"the saved {self.name} model") as tmp:
-            torch.save({"format": FORMAT, "name": self.name, "params": self.params.model_dump(),
-                        "category": self.context.category, "vocab": vocab, "defect_types": self.defect_types,
-                        "fallback_masks": self.fallback_masks, "state_dict": state,
-                        "object": None if self.object is None else {
-                            "found_share": self.object.found_share, "n_images": self.object.n_images,
-                            "frequency": torch.from_numpy(self.object.frequency)},
-                        "on_object_types": self.on_object_types}, tmp)
-
-    def load(self, path: Path) -> None:
-        path = model_file(Path(path))
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no saved {self.name} model; run fit() and save() first")
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        if blob.get("format") != FORMAT:
-            raise ValueError(f"{path}: not a {FORMAT} file (format {blob.get('format')!r}); save it with {self.name}")
-        self.params = self.params.model_copy(update={k: blob["params"][k] for k in ARCH_KEYS if k in blob["params"]})
-        self.defect_types = list(blob["defect_types"])
-        self.fallback_masks = dict(blob["fallback_masks"])
-        obj = blob.get("object")
-        self.object = None if obj is None else ObjectEstimate(float(obj["found_share"]), obj["frequency"].numpy(),
-                                                              int(obj["n_images"]))
-        self.on_object_types = list(blob.get("on_object_types", []))
-        self._build([w for w in blob["vocab"]], seed=0)
-        if self.params.pretrained:
-            sd.load_trainable(self.model, blob["state_dict"], str(path))
-        else:
-            self.model.load_state_dict(blob["state_dict"])
-        self.model.eval()
 
 
 @GENERATORS.register("dhdiff-no-dda")

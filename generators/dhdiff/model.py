@@ -101,7 +101,7 @@ class HelixDiffusion(nn.Module):
         else:
             x = torch.cat([x_img, x_mask.repeat(1, reps, 1, 1)])
         t = t.expand(b) if t.ndim == 0 or t.numel() == 1 else t
-        labels = torch.cat([torch.full((b,), IMAGE_DOMAIN), torch.full((b,), MASK_DOMAIN)]).to(x.device)
+        labels = torch.cat([torch.full((b,), IMAGE_DOMAIN, device=x.device), torch.full((b,), MASK_DOMAIN, device=x.device)])
         self.state.mask_estimate = mask_estimate
         # gradient checkpointing (pretrained backbone) re-runs the attention during backward, after
         # this call returned: the estimate must still be there then; the next forward replaces it

@@ -38,6 +38,9 @@ class DiffusionParams(PluginParams):
     sample_batch: int = 16
     max_resample: int = 2
     checkpoint_every: int = 100
+    # bf16 autocast around the UNet's forward passes (training and sampling): auto = on CUDA only
+    # (tensor cores; measured in benchmarks/gpu_profile.py), fp32 elsewhere; CPU runs stay fp32
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
 
 
 #: params that only change sampling: a training checkpoint stays valid when they change

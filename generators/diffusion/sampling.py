@@ -1,5 +1,10 @@
 """Sampling utilities shared by the diffusion generators: the noise schedule, a few-step
-solver, x0 estimates, and the exact full-size composite onto the normal canvas."""
+solver, x0 estimates, and the exact full-size composite onto the normal canvas.
+
+Devices: the solver's schedule stays on the host (its step-index lookup would otherwise wait for
+the GPU at every step), schedule values enter the device arithmetic as Python floats, noise is
+drawn by a generator on the sample's device (`harness.core.device`), and the composite is host
+work on uint8 canvases."""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from harness.core.device import generator, randn
 
 TRAIN_TIMESTEPS = 1000
 
@@ -58,26 +65,32 @@ def make_solver(name: str, steps: int, clip: float | None = 1.0, prediction: str
                                              thresholding=clip is not None, sample_max_value=clip or 1.0)
     else:
         raise ValueError(f"unknown solver '{name}'; use 'ddim' or 'dpm'")
-    solver.set_timesteps(steps)
+    # on the host: `step` looks its timestep up in this schedule (a device schedule: a GPU wait per step)
+    solver.set_timesteps(steps, device="cpu")
     return solver
+
+
+def alpha_bar(solver, t: torch.Tensor | int) -> float:
+    """The schedule's alpha_bar at timestep `t`, as a Python float (no host/device traffic)."""
+    return float(solver.alphas_cumprod[int(t)])
 
 
 def x0_from_output(solver, x_t: torch.Tensor, out: torch.Tensor, t: torch.Tensor | int) -> torch.Tensor:
     """The clean-sample estimate implied by the network's output at timestep `t`."""
-    a = solver.alphas_cumprod[int(t)].to(x_t.dtype)
+    a = torch.tensor(alpha_bar(solver, t), dtype=x_t.dtype)  # a host scalar: rounded like the schedule's own
     kind = solver.config.prediction_type
     if kind == "epsilon":
-        return (x_t - (1 - a).sqrt() * out) / a.sqrt()
+        return (x_t - float((1 - a).sqrt()) * out) / float(a.sqrt())
     if kind == "sample":
         return out
-    return a.sqrt() * x_t - (1 - a).sqrt() * out
+    return float(a.sqrt()) * x_t - float((1 - a).sqrt()) * out
 
 
 def noised(solver, x0: torch.Tensor, t: torch.Tensor | int, gen: torch.Generator) -> torch.Tensor:
     """`x0` noised to timestep `t` with fresh noise from `gen` (RePaint-style known-region replacement)."""
-    noise = torch.randn(x0.shape, generator=gen).to(x0.device, x0.dtype)
-    a = solver.alphas_cumprod[int(t)].to(x0.dtype)
-    return a.sqrt() * x0 + (1 - a).sqrt() * noise
+    noise = randn(x0.shape, gen, x0.device, dtype=torch.float32).to(x0.dtype)
+    a = torch.tensor(alpha_bar(solver, t), dtype=x0.dtype)
+    return float(a.sqrt()) * x0 + float((1 - a).sqrt()) * noise
 
 
 def dilate(mask: torch.Tensor, radius: int) -> torch.Tensor:
@@ -185,11 +198,13 @@ def check_sample_request(name: str, fitted: bool, defect_type: str | None, known
 
 
 def plan_samples(normal_images: Sequence[np.ndarray], n: int, defect_type: str | None, known_types: Sequence[str],
-                 seed: int) -> tuple[np.random.Generator, torch.Generator, list[int], list[str]]:
+                 seed: int, device: str | torch.device = "cpu"
+                 ) -> tuple[np.random.Generator, torch.Generator, list[int], list[str]]:
     """Seeded canvas and defect type per sample, drawn the same way by every diffusion generator
-    (so DH-Diff and the two-stage baseline paint on the same canvases for a seed)."""
+    (so DH-Diff and the two-stage baseline paint on the same canvases for a seed), and the seeded
+    generator of the sampling noise, on `device`."""
     rng = np.random.default_rng(seed)
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = generator(seed, device)
     canvas_idx = pick_canvases(normal_images, n, rng)
     types = [defect_type or known_types[i] for i in rng.integers(len(known_types), size=n)]
     return rng, gen, canvas_idx, types

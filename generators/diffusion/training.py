@@ -3,6 +3,11 @@ checkpoints, a tqdm bar with the loss, and seeded randomness that survives a res
 
 The loop is generic: a generator hands it a `step_loss(model, rng) -> loss` closure that draws
 its own batch from `rng`, so DH-Diff and the two-stage baseline share every training detail.
+
+On a GPU a step must not wait for the GPU: the loss is read back every `LOSS_READ_EVERY` steps
+(one sync for many), not after each step, and the optimiser and EMA use their multi-tensor
+kernels. The arithmetic of a step is the same on every device; on the CPU the numbers are those
+of every earlier run.
 """
 
 from __future__ import annotations
@@ -20,9 +25,9 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from harness.core.device import Precision, as_device, autocast, generator, is_cuda, randint, randn
 from harness.data.io import file_sha256
 from harness.fsio import atomic_path
 from harness.lock import exclusive
@@ -31,22 +36,37 @@ if TYPE_CHECKING:
     from harness.plugin import RunContext
 
 
-class TrainRng:
-    """The randomness of a training run (torch + numpy), saved in checkpoints so resumes are exact."""
+#: training steps between two read-backs of the loss (each read waits for the GPU to catch up)
+LOSS_READ_EVERY = 25
 
-    def __init__(self, seed: int):
-        self.torch = torch.Generator().manual_seed(int(seed))
+
+class TrainRng:
+    """The randomness of a training run, saved in checkpoints so resumes are exact: numpy for the
+    host-side choices (batch items, windows, flips, dropout), a torch generator on the training
+    device for noise and timesteps (`harness.core.device.generator`)."""
+
+    def __init__(self, seed: int, device: str | torch.device = "cpu"):
+        self.device = as_device(device)
+        self.torch = generator(seed, self.device)
         self.numpy = np.random.default_rng(int(seed))
 
     def state(self) -> dict[str, Any]:
-        return {"torch": self.torch.get_state(), "numpy": json.dumps(self.numpy.bit_generator.state)}
+        return {"torch": self.torch.get_state(), "torch_device": self.torch.device.type,
+                "numpy": json.dumps(self.numpy.bit_generator.state)}
 
     def set_state(self, state: dict[str, Any]) -> None:
-        self.torch.set_state(state["torch"])
+        saved = state.get("torch_device", "cpu")
+        if saved != self.torch.device.type:
+            raise ValueError(f"a checkpoint's {saved} random state cannot continue a run on {self.device}; "
+                             "the fit store keys fits by device, so this file was put there by hand")
+        self.torch.set_state(state["torch"].cpu())
         self.numpy.bit_generator.state = json.loads(state["numpy"])
 
-    def randn(self, shape: Sequence[int], device: str | torch.device = "cpu") -> torch.Tensor:
-        return torch.randn(tuple(shape), generator=self.torch).to(device)
+    def randn(self, shape: Sequence[int], device: str | torch.device | None = None) -> torch.Tensor:
+        return randn(shape, self.torch, self.device if device is None else device)
+
+    def randint(self, low: int, high: int, shape: Sequence[int]) -> torch.Tensor:
+        return randint(low, high, shape, self.torch, self.device)
 
 
 def fingerprint(*parts: Any) -> str:
@@ -112,6 +132,8 @@ def train_loop(
     show_progress: bool = True,
     desc: str = "train",
     trainable_only: bool = False,
+    device: str | torch.device = "cpu",
+    precision: Precision = "fp32",
 ) -> TrainResult:
     """Train `model` for `steps` optimiser steps, then copy the EMA weights into it.
 
@@ -121,7 +143,9 @@ def train_loop(
     fingerprint that differ only in `steps` share the file: the longer continues the shorter, and
     the shorter stays restorable beside it (`finished_copy`), whichever ran first. `trainable_only`
     (a pretrained backbone): checkpoints hold the trainable tensors only, not gigabytes of frozen
-    pretrained weights that are re-read from the checkpoint source anyway.
+    pretrained weights that are re-read from the checkpoint source anyway. `device`: where `model`
+    lives and the step's noise is drawn; `precision`: bf16 autocast around the forward pass
+    (``auto``: on CUDA only).
     """
     from diffusers.training_utils import EMAModel
     from tqdm.auto import tqdm
@@ -130,10 +154,13 @@ def train_loop(
     # take turns, and the later one restores the finished run instead of training it again
     lock = exclusive(Path(checkpoint_path).with_suffix(".lock")) if checkpoint_path is not None else nullcontext()
     with lock:
+        device = as_device(device)
         params = [p for p in model.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-        ema = EMAModel(params, decay=ema_decay, use_ema_warmup=True, power=2 / 3)
-        rng = TrainRng(seed)
+        # CUDA: the fused AdamW kernel and the multi-tensor EMA (one launch for all tensors);
+        # elsewhere the single-tensor loops every earlier CPU run used
+        opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0, fused=True if is_cuda(device) else None)
+        ema = EMAModel(params, decay=ema_decay, use_ema_warmup=True, power=2 / 3, foreach=is_cuda(device))
+        rng = TrainRng(seed, device)
         result = TrainResult()
         start = 0
         target = Path(checkpoint_path) if checkpoint_path is not None else None
@@ -146,6 +173,7 @@ def train_loop(
                 model.load_state_dict(ckpt["model"], strict=not trainable_only)
                 opt.load_state_dict(ckpt["optimizer"])
                 ema.load_state_dict(ckpt["ema"])
+                ema.to(device)  # restored on the host (map_location="cpu"): the weights it tracks are on `device`
                 rng.set_state(ckpt["rng"])
                 result.losses = list(ckpt["losses"])
                 start = result.resumed_from = int(ckpt["step"])
@@ -168,22 +196,37 @@ def train_loop(
 
         model.train()
         bar = tqdm(range(start, steps), desc=desc, disable=not show_progress, initial=start, total=steps, leave=False)
+        pending: list[torch.Tensor] = []  # losses of the steps since the last read-back, on the device
+
+        def read_losses(first_step: int) -> None:
+            if not pending:
+                return
+            values = torch.stack(pending).float().tolist()  # one wait for the GPU per LOSS_READ_EVERY steps
+            pending.clear()
+            for k, v in enumerate(values):
+                if not np.isfinite(v):
+                    raise FloatingPointError(f"{desc}: loss became {v} at step {first_step + k}; lower lr")
+            result.losses.extend(values)
+            if show_progress:
+                bar.set_postfix(loss=f"{np.mean(result.losses[-20:]):.4f}")
+
         for step in bar:
-            loss = step_loss(model, rng)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {step}; lower lr")
+            with autocast(device, precision):
+                loss = step_loss(model, rng)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if grad_clip:
                 torch.nn.utils.clip_grad_norm_(params, grad_clip)
             opt.step()
             ema.step(params)
-            result.losses.append(float(loss.item()))
-            if show_progress:
-                bar.set_postfix(loss=f"{np.mean(result.losses[-20:]):.4f}")
+            pending.append(loss.detach())
             done = step + 1
+            if len(pending) >= LOSS_READ_EVERY or done == steps:
+                read_losses(done - len(pending))
             if checkpoint_every and done % checkpoint_every == 0 and done < steps:
+                read_losses(done - len(pending))
                 save(done)
+        read_losses(steps - len(pending))
         if start < steps or target is None or not target.is_file():
             save(steps)
         ema.copy_to(params)
@@ -226,54 +269,3 @@ def _model_state(model: nn.Module, trainable_only: bool) -> dict[str, torch.Tens
         return state
     keep = {n for n, p in model.named_parameters() if p.requires_grad}
     return {k: v for k, v in state.items() if k in keep}
-
-
-# ----------------------------------------------------------------------------- data helpers
-
-
-def images_to_tensor(images: Sequence[np.ndarray], size: int) -> torch.Tensor:
-    """HxWx3 uint8 arrays → (N,3,size,size) float in [-1,1] (antialiased bilinear resize)."""
-    out = []
-    for img in images:
-        t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().unsqueeze(0) / 127.5 - 1
-        if t.shape[-2:] != (size, size):
-            t = F.interpolate(t, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        out.append(t.clamp(-1, 1))
-    return torch.cat(out) if out else torch.empty(0, 3, size, size)
-
-
-def masks_to_tensor(masks: Sequence[np.ndarray], size: int) -> torch.Tensor:
-    """HxW bool arrays → (N,1,size,size) in {0,1}; a cell is foreground if any pixel in it is,
-    so that thin defects (scratches) survive the downsampling to the internal resolution."""
-    out = []
-    for m in masks:
-        t = torch.from_numpy(np.ascontiguousarray(m)).float()[None, None]
-        if t.shape[-2:] != (size, size):
-            t = (F.interpolate(t, size=(size, size), mode="area") > 0).float()
-        out.append(t)
-    return torch.cat(out) if out else torch.empty(0, 1, size, size)
-
-
-class BalancedSampler:
-    """Class-balanced batches: a class (``good`` or a defect type) uniformly, then an item of it."""
-
-    def __init__(self, labels: Sequence[str]):
-        self.classes = sorted(set(labels))
-        self.members = {c: np.array([i for i, l in enumerate(labels) if l == c]) for c in self.classes}
-
-    def draw(self, rng: TrainRng, batch_size: int) -> np.ndarray:
-        cls = rng.numpy.integers(len(self.classes), size=batch_size)
-        return np.array([rng.numpy.choice(self.members[self.classes[c]]) for c in cls])
-
-
-def random_flips(tensors: Sequence[torch.Tensor], rng: TrainRng, mode: str) -> list[torch.Tensor]:
-    """Apply the same random horizontal (and with ``hv`` vertical) flip per item to every tensor."""
-    out = list(tensors)
-    if mode == "none":
-        return out
-    n = out[0].shape[0]
-    dims = [-1] if mode == "h" else [-1, -2]
-    for d in dims:
-        flip = torch.from_numpy(rng.numpy.random(n) < 0.5)
-        out = [torch.where(flip.view(-1, 1, 1, 1), t.flip(d), t) for t in out]
-    return out

@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from generators.diffusion.tensors import mask_bounds
+
 #: window centre jitter, as a fraction of the window side, around the anomaly's box centre
 JITTER = 0.25
 
@@ -44,11 +46,19 @@ def anomaly_box(mask: torch.Tensor, side: int, rng: np.random.Generator, factor:
     load = mask.shape[-1]
     if load == side:
         return 0, 0
-    ys, xs = torch.nonzero(mask[0] > 0, as_tuple=True)
-    if not len(ys):
+    return box_around(mask_bounds(mask), load, side, rng, factor)
+
+
+def box_around(bounds: tuple[int, int, int, int] | None, load: int, side: int, rng: np.random.Generator,
+               factor: int) -> tuple[int, int]:
+    """`anomaly_box` from a mask's precomputed bounds (`tensors.mask_bounds`): the training loop's
+    form, which touches no device tensor."""
+    if load == side:
+        return 0, 0
+    if bounds is None:
         return random_box(load, side, rng, factor)
-    cy = (ys.min().item() + ys.max().item() + 1) / 2
-    cx = (xs.min().item() + xs.max().item() + 1) / 2
+    y0, y1, x0, x1 = bounds
+    cy, cx = (y0 + y1) / 2, (x0 + x1) / 2
     jy, jx = rng.uniform(-JITTER, JITTER, 2) * side
     return (_aligned(cy + jy - side / 2, load - side, factor), _aligned(cx + jx - side / 2, load - side, factor))
 

@@ -11,28 +11,25 @@ same backbone factory, codec, training loop, solver and budget as `dhdiff` (each
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from generators.base import AnomalyPair, Generator
-from generators.diffusion.backbone import BackboneSpec, ClipPromptEncoder, Codec, PromptedUNet, TokenPromptEncoder, \
-    prompt_for, spec_from
+from generators.base import AnomalyPair
+from generators.diffusion.backbone import BackboneSpec, PromptedUNet, TokenPromptEncoder, prompt_for, spec_from
+from generators.diffusion.base import DiffusionGenerator
 from generators.diffusion import pretrained as sd
-from generators.diffusion.params import ARCH_KEYS, PROFILE_DEFAULTS, SAMPLING_KEYS, DiffusionParams, fingerprint_params
+from generators.diffusion.params import PROFILE_DEFAULTS, DiffusionParams
 from generators.diffusion.sampling import (
     check_sample_request, plan_samples,
-    composite_full_size, dilate, fallback_mask, make_solver, make_train_scheduler, model_file, noised,
+    composite_full_size, dilate, fallback_mask, make_solver, noised,
     sampling_bar, training_target,
 )
-from generators.diffusion.training import (
-    BalancedSampler, TrainRng, checkpoint_dir, fingerprint, images_to_tensor, masks_to_tensor, random_flips,
-    source_fingerprint, train_loop,
-)
-from harness.fsio import atomic_path
+from generators.diffusion.tensors import BalancedSampler, images_to_tensor, masks_to_tensor, random_flips
+from generators.diffusion.training import TrainRng
+from harness.core.device import as_tensor, autocast, randn
 from harness.registry import GENERATORS
 
 FORMAT = "twostage-v1"
@@ -43,31 +40,26 @@ class TwoStageParams(DiffusionParams):
 
 
 @GENERATORS.register("twostage")
-class TwoStage(Generator):
+class TwoStage(DiffusionGenerator):
     """Two-stage diffusion baseline: mask diffusion, then mask-conditioned inpainting (same backbone as dhdiff)."""
 
     name = "twostage"
     Params = TwoStageParams
-    needs_real_anomalies = True
-    conditions_on_defect_type = True
-    keeps_canvas_outside_mask = True
+    FORMAT = FORMAT
+    SOURCE = ("generators.diffusion", "generators.twostage")
     profile_defaults: dict[str, dict[str, Any]] = PROFILE_DEFAULTS
 
     def __init__(self, params, context):
         super().__init__(params, context)
         self.mask_model: PromptedUNet | None = None
         self.paint_model: PromptedUNet | None = None
-        self.text_encoder = None
-        self.codec: Codec | None = None
-        self.defect_types: list[str] = []
-        self.fallback_masks: dict[str, torch.Tensor] = {}
         self.train_losses: dict[str, list[float]] = {}
-        self.schedule: dict | None = None  # the pretrained backbone's noise schedule (None: ours)
-        self._bar = None
 
-    @property
-    def device(self) -> torch.device:
-        return torch.device(self.context.device)
+    def _networks(self) -> dict:
+        return {"mask_model": self.mask_model, "paint_model": self.paint_model}
+
+    def _vocab(self) -> list[str]:
+        return self.mask_model.prompts.vocab if self.mask_model.prompts is not None else []
 
     def _paint_mask(self, masks: torch.Tensor) -> torch.Tensor:
         """The mask as the inpainting model's input: on a pretrained backbone SD-inpainting's layout
@@ -76,33 +68,19 @@ class TwoStage(Generator):
             return F.adaptive_max_pool2d(masks, self.codec.latent_size)
         return self.codec.encode_mask(masks)
 
-    def _build(self, vocab: Sequence[str], seed: int) -> None:
-        if self.params.pretrained:
-            self._build_pretrained(seed)
-            return
+    def _build_scratch(self, spec: BackboneSpec, vocab: Sequence[str]) -> None:
         p = self.params
-        spec = spec_from(p)
-        self.codec = Codec(p.pretrained_path, p.resolution, p.patch).to(self.device)
-        if p.text_encoder_path:
-            self.text_encoder = ClipPromptEncoder(p.text_encoder_path).to(self.device)
-            spec = BackboneSpec(**{**spec.__dict__, "cross_attention_dim": self.text_encoder.dim})
         C, M, r = self.codec.channels, self.codec.mask_channels, self.codec.latent_size
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            enc = lambda: None if self.text_encoder else TokenPromptEncoder(vocab, p.cross_attention_dim)  # noqa: E731
-            self.mask_model = PromptedUNet(spec, sample_size=r, in_channels=M, out_channels=M, prompt_encoder=enc())
-            self.paint_model = PromptedUNet(spec, sample_size=r, in_channels=2 * C + M, out_channels=C,
-                                            prompt_encoder=enc())
-        self.mask_model.to(self.device)
-        self.paint_model.to(self.device)
+        enc = lambda: None if self.text_encoder else TokenPromptEncoder(vocab, p.cross_attention_dim)  # noqa: E731
+        self.mask_model = PromptedUNet(spec, sample_size=r, in_channels=M, out_channels=M, prompt_encoder=enc())
+        self.paint_model = PromptedUNet(spec, sample_size=r, in_channels=2 * C + M, out_channels=C,
+                                        prompt_encoder=enc())
 
     def _build_pretrained(self, seed: int) -> None:
         """Both stages on the pretrained SD UNet (two copies, each LoRA- or fully fine-tuned): stage 1
         with its own conv_in/conv_out for the space-to-depth mask; stage 2 with conv_in widened to
         ``[noisy latent, mask, masked-canvas latent]`` (SD-inpainting's 9 channels; the new inputs
         zero-initialised, so it starts as the pretrained UNet; an inpainting checkpoint fits as is)."""
-        self.schedule, self.params, self.codec, self.text_encoder = sd.load_shared_parts(
-            self.name, self.params, self.device)
         p = self.params
         C, M, r = self.codec.channels, self.codec.mask_channels, self.codec.latent_size
         spec = spec_from(p)
@@ -123,31 +101,20 @@ class TwoStage(Generator):
                                            unet=mask_unet)
             self.paint_model = PromptedUNet(spec, sample_size=r, in_channels=2 * C + 1, out_channels=C,
                                             prompt_encoder=None, unet=paint_unet)
-        self.mask_model.to(self.device)
-        self.paint_model.to(self.device)
 
     # ------------------------------------------------------------------ fit
     def fit(self, normal_images: Sequence[np.ndarray], anomaly_pairs: Sequence[AnomalyPair], *, seed: int) -> None:
-        p, R, dev = self.params, self.params.resolution, self.device
-        if not anomaly_pairs:
-            raise ValueError(f"{self.name}: fit() got no real anomaly pairs; it trains on the generator-train "
-                             "split's image+mask pairs (needs_real_anomalies)")
-        labels = ["good"] * len(normal_images) + [a.defect_type for a in anomaly_pairs]
-        images = images_to_tensor(list(normal_images) + [a.image for a in anomaly_pairs], R)
-        real_masks = masks_to_tensor([a.mask for a in anomaly_pairs], R)
-        n_normal = len(normal_images)
-        self.defect_types = sorted({a.defect_type for a in anomaly_pairs})
+        R = self.params.resolution
+        data = self._fit_data(normal_images, anomaly_pairs, R)
+        labels, n_normal = data.labels, data.n_normal
         defect_labels = labels[n_normal:]
-        self.fallback_masks = {d: real_masks[[i for i, l in enumerate(defect_labels) if l == d]].to(torch.uint8)
-                               for d in self.defect_types}
-        prompt_of = {c: prompt_for(self.context.category, c) for c in set(labels)}
-        self._build(TokenPromptEncoder.vocab_for(list(prompt_of.values())), seed)
-        p = self.params  # the pretrained path takes `prediction` from the checkpoint
+        self._build(TokenPromptEncoder.vocab_for(list(data.prompts.values())), seed)
+        p, dev = self.params, self.device  # the pretrained path takes `prediction` from the checkpoint
         codec = self.codec
-        with torch.no_grad():
-            latents = torch.cat([codec.encode(images[i:i + 32].to(dev)) for i in range(0, len(images), 32)])
-        real_masks = real_masks.to(dev)
-        alphas = make_train_scheduler(self.schedule).alphas_cumprod.to(dev)
+        latents = self._encode_images(data.images)
+        images = data.images.to(dev)
+        real_masks = data.anomaly_masks.to(dev)
+        alphas = self._alphas()
         T = len(alphas)
 
         def cond(prompts_of_items: list[str], rng: TrainRng) -> list[str | None]:
@@ -156,56 +123,52 @@ class TwoStage(Generator):
 
         def noisy(x0: torch.Tensor, rng: TrainRng) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
             """(x_t, the training target, t) for clean `x0`."""
-            t = torch.randint(0, T, (x0.shape[0],), generator=rng.torch).to(dev)
-            eps = rng.randn(x0.shape, dev)
+            t = rng.randint(0, T, (x0.shape[0],))
+            eps = rng.randn(x0.shape)
             a = alphas[t].view(-1, 1, 1, 1)
             return a.sqrt() * x0 + (1 - a).sqrt() * eps, training_target(x0, eps, a, p.prediction), t
 
         mask_sampler = BalancedSampler(defect_labels)
 
         def mask_loss(model, rng: TrainRng) -> torch.Tensor:
-            idx = torch.from_numpy(mask_sampler.draw(rng, p.batch_size))
-            (m,) = random_flips([real_masks[idx]], rng, p.flips)
+            idx = mask_sampler.draw(rng, p.batch_size)
+            (m,) = random_flips([real_masks[as_tensor(idx, dev)]], rng, p.flips)
             x_t, target, t = noisy(codec.encode_mask(m), rng)
-            ctx = model.encode_prompts(cond([prompt_of[defect_labels[i]] for i in idx.tolist()], rng), self.text_encoder)
-            return F.mse_loss(model(x_t, t, ctx), target)
+            ctx = model.encode_prompts(cond([data.prompts[defect_labels[i]] for i in idx.tolist()], rng), self.text_encoder)
+            return F.mse_loss(model(x_t, t, ctx).float(), target)
 
         paint_sampler = BalancedSampler(labels)
 
         def paint_loss(model, rng: TrainRng) -> torch.Tensor:
-            idx = torch.from_numpy(paint_sampler.draw(rng, p.batch_size))
+            idx = paint_sampler.draw(rng, p.batch_size)
             # normals are inpainted under a random real mask (prompt "without defects")
-            own = torch.clamp(idx - n_normal, min=0)
-            other = torch.from_numpy(rng.numpy.integers(len(real_masks), size=len(idx)))
-            m = real_masks[torch.where(idx >= n_normal, own, other)]
-            x0, m, img = random_flips([latents[idx], m, images[idx].to(dev)], rng, p.flips)
+            other = rng.numpy.integers(len(real_masks), size=len(idx))
+            which = np.where(idx >= n_normal, np.clip(idx - n_normal, 0, None), other)
+            items = as_tensor(idx, dev)
+            x0, m, img = random_flips([latents[items], real_masks[as_tensor(which, dev)], images[items]], rng, p.flips)
             masked = codec.encode(img * (1 - m))
             x_t, target, t = noisy(x0, rng)
-            ctx = model.encode_prompts(cond([prompt_of[labels[i]] for i in idx.tolist()], rng), self.text_encoder)
+            ctx = model.encode_prompts(cond([data.prompts[labels[i]] for i in idx.tolist()], rng), self.text_encoder)
             pred = model(torch.cat([x_t, self._paint_mask(m), masked], 1), t, ctx)
             w = 1 + p.fg_loss_weight * F.adaptive_max_pool2d(m, x0.shape[-1])
-            return (w * (pred - target) ** 2).mean()
+            return (w * (pred.float() - target) ** 2).mean()
 
-        fp = fingerprint(self.name, fingerprint_params(p, {"steps", *SAMPLING_KEYS}), seed, self.context.category,
-                         labels, images.numpy(), real_masks.cpu().numpy(),
-                         source_fingerprint("generators.diffusion", "generators.twostage"))
-        ckdir = checkpoint_dir(self.context)
+        key = self._fit_key(set(), seed, labels, data.images.numpy(), data.anomaly_masks.numpy())
         self.train_losses = {}
         for stage, model, loss in (("mask", self.mask_model, mask_loss), ("inpaint", self.paint_model, paint_loss)):
-            res = train_loop(model, loss, steps=p.steps, lr=p.lr, seed=seed + (stage == "inpaint"),
-                             ema_decay=p.ema_decay,
-                             checkpoint_path=ckdir / f"{self.name}-{stage}-{fp}.pt" if p.checkpoint_every else None,
-                             checkpoint_every=p.checkpoint_every, run_fingerprint=fp,
-                             show_progress=self.context.show_progress, desc=f"{self.name}:{stage}",
-                             trainable_only=bool(p.pretrained))
+            res = self._train(model, loss, seed=seed + (stage == "inpaint"), key=key, file=f"{self.name}-{stage}",
+                              desc=f"{self.name}:{stage}")
             self.train_losses[stage] = res.losses
 
     # ------------------------------------------------------------------ sample
     def _guided_eps(self, model: PromptedUNet, x: torch.Tensor, t, ctx: torch.Tensor, cfg: bool) -> torch.Tensor:
-        if not cfg:
-            return model(x, t, ctx)
-        b = x.shape[0]
-        e = model(torch.cat([x, x]), t, ctx)
+        """The network's output at host timestep `t`, with classifier-free guidance when `cfg`."""
+        t_dev = torch.full((), int(t), dtype=torch.long, device=x.device)  # made on the device: no host copy
+        with autocast(x.device, self.params.precision):
+            if not cfg:
+                return model(x, t_dev, ctx).float()
+            b = x.shape[0]
+            e = model(torch.cat([x, x]), t_dev, ctx).float()
         return e[:b] + self.params.guidance_scale * (e[b:] - e[:b])
 
     def _ctx(self, model: PromptedUNet, prompts: Sequence[str], cfg: bool) -> torch.Tensor:
@@ -218,7 +181,7 @@ class TwoStage(Generator):
         solver = make_solver(p.solver, p.sample_steps, codec.clip, p.prediction, self.schedule)
         cfg = p.guidance_scale != 1.0
         ctx = self._ctx(self.mask_model, prompts, cfg)
-        x = torch.randn((len(prompts), codec.mask_channels, codec.latent_size, codec.latent_size), generator=gen).to(dev)
+        x = randn((len(prompts), codec.mask_channels, codec.latent_size, codec.latent_size), gen, dev)
         for t in solver.timesteps:
             x = solver.step(self._guided_eps(self.mask_model, x, t, ctx, cfg), t, x).prev_sample
             self._tick(len(prompts))
@@ -236,17 +199,13 @@ class TwoStage(Generator):
         cond = torch.cat([self._paint_mask(masks), codec.encode(canvases * (1 - masks))], 1)
         keep = dilate(F.adaptive_max_pool2d(masks, codec.latent_size), 1)
         ctx = self._ctx(self.paint_model, prompts, cfg)
-        x = torch.randn(z_canvas.shape, generator=gen).to(dev)
+        x = randn(z_canvas.shape, gen, dev)
         for t in solver.timesteps:
             x = keep * x + (1 - keep) * noised(solver, z_canvas, t, gen)
             eps = self._guided_eps(self.paint_model, torch.cat([x, cond], 1), t, ctx, cfg)
             x = solver.step(eps, t, x).prev_sample
             self._tick(len(prompts))
         return codec.decode(x).cpu()
-
-    def _tick(self, images: int) -> None:
-        if self._bar is not None:
-            self._bar.update(images)
 
     def sample(self, n: int, *, normal_images: Sequence[np.ndarray], defect_type: str | None = None, seed: int,
                masks: Sequence[np.ndarray] | None = None) -> list[AnomalyPair]:
@@ -265,7 +224,7 @@ class TwoStage(Generator):
     def _sample(self, n: int, normal_images: Sequence[np.ndarray], defect_type: str | None, seed: int,
                 masks: Sequence[np.ndarray] | None) -> list[AnomalyPair]:
         p, R = self.params, self.params.resolution
-        rng, gen, canvas_idx, types = plan_samples(normal_images, n, defect_type, self.defect_types, seed)
+        rng, gen, canvas_idx, types = plan_samples(normal_images, n, defect_type, self.defect_types, seed, self.device)
         pairs: list[AnomalyPair] = []
         for start in range(0, n, p.sample_batch):
             sl = range(start, min(n, start + p.sample_batch))
@@ -292,42 +251,3 @@ class TwoStage(Generator):
                                                   full_mask=given[j] if given is not None else None)
                 pairs.append(AnomalyPair(image=image, mask=mask, defect_type=types[i]))
         return pairs
-
-    # ------------------------------------------------------------------ persistence
-    def save(self, path: Path) -> None:
-        if self.mask_model is None:
-            raise RuntimeError(f"{self.name}: nothing to save; call fit() first")
-        path = model_file(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        vocab = self.mask_model.prompts.vocab if self.mask_model.prompts is not None else []
-
-        def state(model) -> dict[str, torch.Tensor]:
-            full = model.state_dict()
-            if not self.params.pretrained:
-                return full
-            keep = set(sd.trainable_names(model))  # the frozen pretrained weights are re-read from `pretrained`
-            return {k: v for k, v in full.items() if k in keep}
-
-        with atomic_path(path, what=f"the saved {self.name} model") as tmp:
-            torch.save({"format": FORMAT, "params": self.params.model_dump(), "category": self.context.category,
-                        "vocab": vocab, "defect_types": self.defect_types, "fallback_masks": self.fallback_masks,
-                        "mask_model": state(self.mask_model), "paint_model": state(self.paint_model)}, tmp)
-
-    def load(self, path: Path) -> None:
-        path = model_file(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no saved {self.name} model; run fit() and save() first")
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        if blob.get("format") != FORMAT:
-            raise ValueError(f"{path}: not a {FORMAT} file (format {blob.get('format')!r}); save it with {self.name}")
-        self.params = self.params.model_copy(update={k: blob["params"][k] for k in ARCH_KEYS if k in blob["params"]})
-        self.defect_types = list(blob["defect_types"])
-        self.fallback_masks = dict(blob["fallback_masks"])
-        self._build(list(blob["vocab"]), seed=0)
-        for key, model in (("mask_model", self.mask_model), ("paint_model", self.paint_model)):
-            if self.params.pretrained:
-                sd.load_trainable(model, blob[key], f"{path} ({key})")
-            else:
-                model.load_state_dict(blob[key])
-        self.mask_model.eval()
-        self.paint_model.eval()

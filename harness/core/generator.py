@@ -40,6 +40,9 @@ class Generator(Plugin, ABC):
     #: methods); generative ones that redraw the whole image leave it False. The contract
     #: suite (tests/contract) holds every generator that claims it to it.
     keeps_canvas_outside_mask: ClassVar[bool] = False
+    #: False for generators whose `fit` learns no weights (pasting, procedural noise): the
+    #: executors schedule the ones that train (minutes, a GPU's memory) first and size them apart
+    needs_training: ClassVar[bool] = True
 
     def __init__(self, params: dict[str, Any] | None, context: RunContext):
         self.params = self.resolve_params(params, context.profile)

@@ -27,19 +27,35 @@ class ParamError(ValueError):
     """A plug-in's params failed validation; the message names the plug-in and the key."""
 
 
+class DeviceUnavailable(RuntimeError):
+    """The spec asks for a device this machine does not have; the message says what to set instead
+    (raised by `harness.core.device.resolve_device`; defined here, where importing costs no torch)."""
+
+
 @dataclass(frozen=True)
 class RunContext:
-    """Where and how a plug-in runs inside one grid cell."""
+    """Where and how a plug-in runs inside one grid cell.
+
+    `device` is the run's resolved `torch.device` (`harness.core.device.resolve_device`, decided
+    once by the driver): a plug-in builds its tensors and modules there and never assumes the CPU.
+    A string given here (``"cpu"``, ``"cuda:0"``) is turned into a `torch.device`.
+    """
 
     category: str
     image_size: int
     profile: str = "cpu-quick"
-    device: str = "cpu"
+    device: Any = "cpu"  # a torch.device after __post_init__
     work_dir: Path = field(default_factory=lambda: Path("."))
     show_progress: bool = True
     #: run-level folder for caches shared between cells (detectors: frozen-backbone features;
     #: generators: training checkpoints keyed by a fingerprint of training params and data); None = none kept
     cache_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        import torch  # here, not at import: `bench list` and the registry stay light
+
+        if not isinstance(self.device, torch.device):
+            object.__setattr__(self, "device", torch.device(self.device))
 
 
 class Plugin:

@@ -8,13 +8,15 @@ plug-in's own tests keep what only it does (its learning, its weights, its param
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-from harness.core import RunContext, TrainSet
+from harness.core import RunContext, TrainSet, fakegpu
 from harness.core.registry import DETECTORS
 
 SIZE = 48
@@ -92,6 +94,32 @@ def test_one_class_detectors_ignore_generated_pairs(predicted, tiny_set):
     train, test = tiny_set
     normals_only = _fit_predict(name, TrainSet(normal=train.normal), test, work / "c")
     np.testing.assert_array_equal(preds.anomaly_maps, normals_only.anomaly_maps)
+
+
+#: every device this machine has, and the fake GPU (harness.core.fakegpu), which raises PyTorch's
+#: device-mismatch error wherever CUDA would: CI has no GPU
+DEVICES = [*(["cuda"] if torch.cuda.is_available() else []), "fakegpu"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("device", DEVICES)
+def test_fit_predict_on_every_device(device, predicted, tiny_set):
+    """On the fake GPU a detector computes the CPU's numbers exactly (the same kernels) and its work
+    runs on the device; on a GPU its predictions keep the contract."""
+    name, on_cpu, work = predicted
+    train, test = tiny_set
+    before = fakegpu.ops_run
+    with (fakegpu.fake_gpu() if device == "fakegpu" else contextlib.nullcontext(torch.device(device))) as dev:
+        ctx = RunContext("tiny", SIZE, "cpu-quick", dev, work / device, show_progress=False,
+                         cache_dir=work / f"features-{device}")
+        det = DETECTORS.get(name)(TINY[name], ctx, seed=0)
+        det.fit(train)
+        preds = det.predict(test)
+    assert preds.anomaly_maps.shape == (len(test), SIZE, SIZE) and np.isfinite(preds.anomaly_maps).all()
+    if device == "fakegpu":
+        assert fakegpu.ops_run > before, f"{name} did none of its work on the device"
+        np.testing.assert_array_equal(preds.image_scores, on_cpu.image_scores)
+        np.testing.assert_array_equal(preds.anomaly_maps, on_cpu.anomaly_maps)
 
 
 @pytest.mark.parametrize("name", sorted(TINY))

@@ -8,11 +8,16 @@ That no test image reaches a generator is the grid's business: `test_no_leakage.
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+
 import numpy as np
 import pytest
+import torch
 
 from generators.diffusion.toy import toy_normals, toy_pairs
 from harness.core import AnomalyPair, RunContext
+from harness.core.fakegpu import fake_gpu
 from harness.core.registry import GENERATORS
 
 SIZE = 32
@@ -101,3 +106,91 @@ def test_canvas_is_kept_outside_the_mask_where_claimed(fitted, data):
     for p in _sample(fitted, normals, seed=5):
         assert any(np.array_equal(p.image[~p.mask], c[~p.mask]) for c in normals), \
             f"{fitted.name}: pixels outside the mask differ from every canvas"
+
+
+# ----------------------------------------------------------------------------- devices
+#: every device this machine has, and the fake GPU (harness.core.fakegpu): CI has no GPU, and the
+#: fake one raises PyTorch's device-mismatch error wherever CUDA would
+DEVICES = [*(["cuda"] if torch.cuda.is_available() else []), "fakegpu"]
+
+
+@contextlib.contextmanager
+def _on(device: str):
+    if device == "fakegpu":
+        with fake_gpu() as dev:
+            yield dev
+    else:
+        yield torch.device(device)
+
+
+def _fit_sample_reload(name: str, data, work: Path, device, *, store: Path | None = None, steps: int | None = None):
+    """Fit (into `store`, resuming what it holds), sample, save, load into a fresh instance, sample."""
+    normals, real = data
+    cls = GENERATORS.get(name)
+    params = dict(TINY[name])
+    if store is not None:
+        params.update(checkpoint_every=2, steps=steps)
+    ctx = RunContext("toy", SIZE, "cpu-quick", device, work, show_progress=False, cache_dir=store)
+    gen = cls(params, ctx)
+    gen.fit(normals, real if (cls.needs_real_anomalies or cls.conditions_on_defect_type) else [], seed=0)
+    first = _sample(gen, normals, seed=1)
+    gen.save(work / "model")
+    again = cls(params, ctx)
+    again.load(work / "model")
+    return first, _sample(again, normals, seed=1), getattr(gen, "resumed_from", None), _losses(gen)
+
+
+def _losses(gen) -> list[float]:
+    losses = getattr(gen, "train_losses", [])
+    return [v for stage in losses.values() for v in stage] if isinstance(losses, dict) else list(losses)
+
+
+def _same_arithmetic(name: str, fake: tuple, cpu: tuple) -> None:
+    """The fake GPU runs the CPU's kernels: untrained generators give the CPU's pairs exactly; a
+    training loop's losses agree to float rounding (libraries pick other multi-tensor kernels for a
+    device tensor's gradient-norm clipping than for a CPU one's, so the last bits may differ)."""
+    if "steps" in TINY[name]:
+        np.testing.assert_allclose(fake[3], cpu[3], rtol=1e-4, atol=1e-6)
+        assert len(fake[3]) == len(cpu[3]) > 0
+    else:
+        assert _same(fake[0], cpu[0])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_fit_sample_save_load_run_on_every_device(name, device, data, tmp_path):
+    """Fit, sample, save and reload on the device; on the fake GPU with the CPU's arithmetic
+    (`_same_arithmetic`); everywhere with the contract's pairs."""
+    if name not in GENERATORS:
+        pytest.skip(f"{name} is not registered")
+    with _on(device) as dev:
+        result = _fit_sample_reload(name, data, tmp_path / "dev", dev)
+    pairs, reloaded = result[:2]
+    assert _same(pairs, reloaded), "a saved and reloaded model samples other pairs"
+    if device == "fakegpu":
+        _same_arithmetic(name, result, _fit_sample_reload(name, data, tmp_path / "cpu", torch.device("cpu")))
+    normals, _ = data
+    for p in pairs:
+        assert p.image.dtype == np.uint8 and p.mask.dtype == np.bool_ and p.mask.any()
+        if GENERATORS.get(name).keeps_canvas_outside_mask:
+            assert any(np.array_equal(p.image[~p.mask], c[~p.mask]) for c in normals)
+
+
+TRAINED = sorted(n for n in TINY if "steps" in TINY[n])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", TRAINED)
+def test_a_fit_resumed_from_a_shorter_checkpoint_runs_on_every_device(name, device, data, tmp_path):
+    """The resumed state (weights, optimiser, EMA, random streams) continues on the device: the EMA
+    restored from a host checkpoint once stayed on the CPU and broke the first resumed step."""
+    if name not in GENERATORS:
+        pytest.skip(f"{name} is not registered")
+    with _on(device) as dev:
+        _fit_sample_reload(name, data, tmp_path / "short", dev, store=tmp_path / "store", steps=4)
+        result = _fit_sample_reload(name, data, tmp_path / "long", dev, store=tmp_path / "store", steps=6)
+    assert result[2] in (None, 4), "the longer fit did not continue the shorter one's checkpoint"
+    if device == "fakegpu":
+        _fit_sample_reload(name, data, tmp_path / "cpu-short", torch.device("cpu"), store=tmp_path / "cpu", steps=4)
+        _same_arithmetic(name, result, _fit_sample_reload(name, data, tmp_path / "cpu-long", torch.device("cpu"),
+                                                          store=tmp_path / "cpu", steps=6))

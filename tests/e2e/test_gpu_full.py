@@ -126,3 +126,22 @@ def test_gpu_full_profile_runs_end_to_end(loco_root, tiny_sd, backbones, tmp_pat
     # the diffusion generators ran on the pretrained (tiny SD) path: a latent-space augmented set each
     written = {p.parent.parent.name for p in (tmp_path / "generators" / "augmented").rglob("manifest.json")}
     assert DIFFUSION <= written, written
+
+
+@pytest.mark.slow
+def test_gpu_full_profile_runs_on_the_fake_gpu(loco_root, tiny_sd, backbones, tmp_path, monkeypatch):
+    """The gpu-full path on a device that is not the CPU (harness.core.fakegpu: PyTorch's device
+    errors where CUDA raises them): the pretrained-SD diffusion generators (LoRA, VAE, CLIP) and a
+    trained and a one-class detector, through the whole grid: jobs, metrics, MLflow, report."""
+    from harness.config import ExperimentSpec, load_spec
+    from harness.core.fakegpu import fake_gpu
+    from harness.pipeline import run_experiment
+
+    spec = yaml.safe_load(SPEC.read_text())
+    gens, dets = ["dhdiff", "twostage", "copy-paste"], ["frozen-seg", "patchcore"]
+    exp = load_spec(SPEC, _overrides(spec, loco_root, tiny_sd, backbones, tmp_path / "fake", gens, dets))
+    with fake_gpu() as dev:
+        monkeypatch.setattr(ExperimentSpec, "resolved_device", lambda self: str(dev))
+        summary = run_experiment(exp, show_progress=False, echo=lambda m: None)
+    assert summary.failed == [] and summary.finished == len(gens) + 1
+    assert {p.parent.parent.name for p in (tmp_path / "fake" / "augmented").rglob("manifest.json")} == set(gens)

@@ -47,7 +47,7 @@ def test_cells_finished_by_a_dead_driver_are_logged_on_the_next_run(tmp_path):
 def test_generator_variants_that_differ_only_in_sampling_share_one_fit(tmp_path, monkeypatch):
     """The run's store of fitted models (`<run>/fits/`): DH-Diff variants whose training params
     agree fit once (the second finds the finished checkpoint); a training param makes a second fit."""
-    import generators.dhdiff.generator as dhdiff_module
+    import generators.diffusion.base as diffusion_base
     from generators.diffusion.training import train_loop
     from harness.jobs import JobEnv, run_generate
 
@@ -68,7 +68,7 @@ def test_generator_variants_that_differ_only_in_sampling_share_one_fit(tmp_path,
         steps_trained.append(kw["steps"] - result.resumed_from)
         return result
 
-    monkeypatch.setattr(dhdiff_module, "train_loop", counting_train_loop)
+    monkeypatch.setattr(diffusion_base, "train_loop", counting_train_loop)
     for label in ("a", "b", "c"):
         run_generate(spec, gen_jobs[label], env)
     assert steps_trained == [4, 0, 4]

@@ -119,7 +119,7 @@ def test_resume_continues_exactly(data, tmp_path):
 def test_a_store_filled_by_other_code_is_not_reused(data, tmp_path, monkeypatch):
     """The run's store of fits (`cache_dir`) is keyed by the training code too: a fit stored by
     other code (here: another source fingerprint) is trained afresh, not restored."""
-    import generators.dhdiff.generator as dhdiff_module
+    import generators.diffusion.base as diffusion_base
 
     params = {**TINY, "checkpoint_every": 6}
     store = tmp_path / "fits"
@@ -128,7 +128,7 @@ def test_a_store_filled_by_other_code_is_not_reused(data, tmp_path, monkeypatch)
     again = GENERATORS.get("dhdiff")(params, _ctx(tmp_path / "b", cache_dir=store))
     again.fit(*data, seed=0)
     assert again.resumed_from == 12  # same code: restored from the store
-    monkeypatch.setattr(dhdiff_module, "source_fingerprint", lambda *packages: "other-code")
+    monkeypatch.setattr(diffusion_base, "source_fingerprint", lambda *packages: "other-code")
     edited = GENERATORS.get("dhdiff")(params, _ctx(tmp_path / "c", cache_dir=store))
     edited.fit(*data, seed=0)
     assert edited.resumed_from == 0
