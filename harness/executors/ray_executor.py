@@ -2,8 +2,10 @@
 
 Every generate job is one task, every detect job one task that takes the generate task's
 object ref as its argument, so Ray itself starts a detect job only once its augmented set
-exists; we write no scheduler. A task asks for `cpus_per_job` CPUs and `gpus_per_job`
-GPUs (default: one where the spec's device is cuda). A worker that dies (killed, out of
+exists; we write no scheduler. A task asks for `cpus_per_job` CPUs and a share of a GPU:
+`gpus_per_job` when given (``0.25``: four jobs side by side on one card), else, where the
+spec's device is cuda, a share sized from the job's measured peak memory (`gpu_shares`) so
+that one card runs a category's cells side by side. A worker that dies (killed, out of
 memory, node lost) has its task retried by Ray (`max_retries`); a job that raises is not
 retried (the same seed would raise again) but recorded as a failed cell, as locally.
 Jobs write their outputs themselves (shared storage on a cluster); the driver only logs
@@ -24,6 +26,36 @@ if TYPE_CHECKING:
 
 #: how often Ray re-runs a task whose worker died before giving up on the cell
 MAX_RETRIES = 3
+
+#: peak GPU memory of a job, measured on one H200 (benchmarks/gpu_smoke.py, 256 px, gpu-full,
+#: 2026-12-04, docs/scaling.md), rounded up: a generator that trains (DH-Diff from scratch in
+#: bf16: 41.8 GiB), and any other job (detector cells 0.5–1.4 GiB with EfficientNet-Lite0; WRN-50
+#: is larger, hence the margin)
+TRAINING_FIT_GIB, OTHER_JOB_GIB = 48.0, 8.0
+#: never more jobs than this on one card by default: they also share its CPUs and copy engines
+MAX_JOBS_PER_GPU = 8
+
+
+def gpu_share(peak_gib: float, card_gib: float) -> float:
+    """The fraction of a card a job asks Ray for: 1/k with k jobs of `peak_gib` fitting on the card."""
+    k = max(1, min(MAX_JOBS_PER_GPU, int(card_gib // peak_gib)))
+    return 1.0 / k
+
+
+def gpu_shares(device: str, gpus_per_job: float | None) -> tuple[float, float]:
+    """(GPU share of a training generator's job, of every other job). `gpus_per_job` fixes both;
+    else on CUDA they come from the measured peaks and this machine's card (1 where the driver
+    sees no GPU: a cluster's driver), and off CUDA no GPU is asked for."""
+    if gpus_per_job is not None:
+        return gpus_per_job, gpus_per_job
+    if not device.startswith("cuda"):
+        return 0.0, 0.0
+    import torch
+
+    if not torch.cuda.is_available():
+        return 1.0, 1.0
+    card = torch.cuda.get_device_properties(torch.device(device)).total_memory / 2**30
+    return gpu_share(TRAINING_FIT_GIB, card), gpu_share(OTHER_JOB_GIB, card)
 
 
 def _enter(env: JobEnv, cwd: str) -> None:
@@ -64,17 +96,16 @@ def longest_first(jobs: list[DetectJob]) -> list[DetectJob]:
     otherwise: Ray starts tasks in submission order, and a long job started last would run alone
     at the end while the other cores idle (longest-processing-time first). Results do not depend
     on the order."""
+    return sorted(jobs, key=lambda j: not (j.needs is not None and _trains(j.needs)))
+
+
+def _trains(job: GenerateJob) -> bool:
     from harness.core.registry import GENERATORS
 
-    def trains(job: DetectJob) -> bool:
-        if job.needs is None:
-            return False
-        try:
-            return bool(getattr(GENERATORS.get(job.needs.generator.name), "needs_training", True))
-        except Exception:  # noqa: BLE001 - an unknown name fails in its own job, with its own message
-            return False
-
-    return sorted(jobs, key=lambda j: not trains(j))
+    try:
+        return bool(GENERATORS.get(job.generator.name).needs_training)
+    except Exception:  # noqa: BLE001 - an unknown name fails in its own job, with its own message
+        return False
 
 
 class RayExecutor:
@@ -83,7 +114,7 @@ class RayExecutor:
     name = "ray"
 
     def __init__(self, address: str | None = None, gpus_per_job: float | None = None, cpus_per_job: float = 1,
-                 max_retries: int = MAX_RETRIES, num_cpus: int | None = None):
+                 max_retries: int = MAX_RETRIES, num_cpus: int | None = None, num_gpus: float | None = None):
         if cpus_per_job <= 0:
             raise ExecutorError(f"--cpus-per-job: must be > 0, got {cpus_per_job}")
         if gpus_per_job is not None and gpus_per_job < 0:
@@ -93,6 +124,7 @@ class RayExecutor:
         self.cpus_per_job = cpus_per_job
         self.max_retries = max_retries
         self.num_cpus = num_cpus  # a local instance's size; None = every core
+        self.num_gpus = num_gpus  # a local instance's GPUs; None = Ray's count of the visible ones
 
     def threads_per_job(self, requested: int | str | None) -> tuple[int, str] | None:
         """`auto` means one torch thread per CPU a job holds: jobs side by side must not oversubscribe."""
@@ -114,6 +146,8 @@ class RayExecutor:
             from harness.runtime import available_cores
 
             kwargs["num_cpus"] = self.num_cpus or available_cores()
+            if self.num_gpus is not None:
+                kwargs["num_gpus"] = self.num_gpus
         try:
             try:
                 ray.init(address=self.address, **kwargs)
@@ -134,10 +168,11 @@ class RayExecutor:
 
     def run(self, spec: "ExperimentSpec", jobs: list[DetectJob], env: JobEnv, callbacks: JobCallbacks) -> None:
         ray = self._init()
-        gpus = self.gpus_per_job if self.gpus_per_job is not None else (1 if env.device.startswith("cuda") else 0)
-        options = {"num_cpus": self.cpus_per_job, "num_gpus": gpus, "max_retries": self.max_retries}
-        generate = ray.remote(generate_task).options(**options)
-        detect = ray.remote(detect_task).options(**options)
+        fit_share, job_share = gpu_shares(env.device, self.gpus_per_job)
+        options = {"num_cpus": self.cpus_per_job, "max_retries": self.max_retries}
+        generate_fit = ray.remote(generate_task).options(**options, num_gpus=fit_share)
+        generate = ray.remote(generate_task).options(**options, num_gpus=job_share)
+        detect = ray.remote(detect_task).options(**options, num_gpus=job_share)
         cwd = os.getcwd()
         worker_env = JobEnv(env.run_dir, env.device, env.threads, show_progress=False)  # no bars from workers
         spec_ref = ray.put(spec)
@@ -147,7 +182,8 @@ class RayExecutor:
             aug_ref = None
             if job.needs is not None:
                 if job.needs.id not in generated:
-                    generated[job.needs.id] = generate.remote(spec_ref, job.needs, worker_env, cwd)
+                    task = generate_fit if _trains(job.needs) else generate
+                    generated[job.needs.id] = task.remote(spec_ref, job.needs, worker_env, cwd)
                 aug_ref = generated[job.needs.id]
             running[detect.remote(spec_ref, job, aug_ref, worker_env, cwd)] = job
         pending = list(running)

@@ -31,7 +31,8 @@ def _spec(out: Path, generators: list[dict]) -> dict:
 def ray_executor():
     from harness.executors.ray_executor import RayExecutor
 
-    executor = RayExecutor(num_cpus=2)
+    # one GPU in Ray's bookkeeping only (no CUDA here): the fractional-GPU test's jobs ask for half of it
+    executor = RayExecutor(num_cpus=2, num_gpus=1)
     yield executor
     ray.shutdown()
 
@@ -82,3 +83,39 @@ def test_a_failing_generate_job_fails_its_cells_not_the_grid(tmp_path, ray_execu
     assert summary.finished == 1 and len(summary.failed) == 1 and "cutpaste" in summary.failed[0]
     (failure,) = CellStore(spec.run_dir).failures()
     assert failure["key"]["generator"] == "cutpaste" and "Traceback" in failure["error"]
+
+
+@pytest.mark.slow
+def test_jobs_sharing_one_gpu_give_the_local_executors_numbers(tmp_path, ray_executor):
+    """`--gpus-per-job 0.5`: two jobs side by side on one card (here Ray's bookkeeping of a declared
+    GPU; the jobs compute on the CPU) record what one-at-a-time local jobs record."""
+    import torch
+
+    from harness.executors.ray_executor import RayExecutor, gpu_shares
+    from harness.runtime import apply_threads
+
+    assert gpu_shares("cpu", 0.5) == (0.5, 0.5) and gpu_shares("cpu", None) == (0.0, 0.0)
+    threads = torch.get_num_threads()
+    apply_threads(1)
+    try:
+        gens = [{"name": "none"}, {"name": "cutpaste"}, {"name": "copy-paste"}]
+        local = validate_spec(_spec(tmp_path / "local", gens))
+        assert run_experiment(local, show_progress=False, echo=lambda m: None).failed == []
+        ray_executor._init()
+        assert ray.cluster_resources().get("GPU") == 1
+        shared = RayExecutor(gpus_per_job=0.5)
+        spec = validate_spec(_spec(tmp_path / "ray", gens))
+        summary = run_experiment(spec, show_progress=False, echo=lambda m: None, executor=shared)
+    finally:
+        apply_threads(threads)
+    assert summary.failed == [] and summary.finished == 3
+    assert _metrics(spec.run_dir) == _metrics(local.run_dir)
+    assert ray.available_resources().get("GPU") == 1  # every share handed back
+
+
+def test_gpu_shares_fit_the_card_by_measured_peaks():
+    from harness.executors.ray_executor import MAX_JOBS_PER_GPU, OTHER_JOB_GIB, TRAINING_FIT_GIB, gpu_share
+
+    assert gpu_share(TRAINING_FIT_GIB, 139.0) == 1 / 2  # an H200: two diffusion fits side by side
+    assert gpu_share(OTHER_JOB_GIB, 139.0) == 1 / MAX_JOBS_PER_GPU
+    assert gpu_share(TRAINING_FIT_GIB, 24.0) == 1.0  # a card smaller than a fit's peak: one at a time
