@@ -20,7 +20,8 @@ import torch
 from detectors._accelerator import lightning_device
 from detectors._anomalib_data import TrainSetDataModule, collect_predictions, quiet_lightning
 from detectors.base import Predictions, TrainSet
-from harness.metrics.detection import pixel_ap
+from harness.core.device import as_tensor
+from harness.metrics.average_precision import average_precision
 from harness.plugin import RunContext
 
 
@@ -99,7 +100,8 @@ class ValidationCurve:
         self.images, self.masks = images, masks
         self.every, self.patience, self.size = every, patience, image_size
         self.curve: list[dict[str, float]] = []
-        self._losses: list[float] = []
+        self._losses: list[torch.Tensor] = []  # on the module's device, read at each evaluation
+        self._device_masks: torch.Tensor | None = None
         self.best_ap, self.best_step, self._best_state, self._stale = -1.0, 0, None, 0
 
     @torch.no_grad()
@@ -111,20 +113,25 @@ class ValidationCurve:
             out = pl_module(self.images[i:i + 16].to(pl_module.device))
             m = out.anomaly_map
             m = m[:, None] if m.ndim == 3 else m
-            maps.append(torch.nn.functional.interpolate(m.float().cpu(), size=(self.size, self.size), mode="bilinear",
+            maps.append(torch.nn.functional.interpolate(m.float(), size=(self.size, self.size), mode="bilinear",
                                                         align_corners=False)[:, 0])
         pl_module.train(was_training)
-        return pixel_ap(torch.cat(maps).numpy(), self.masks)
+        maps = torch.cat(maps)  # scored where they are: no copy of every pixel to the host
+        if self._device_masks is None or self._device_masks.device != maps.device:
+            self._device_masks = as_tensor(np.asarray(self.masks, dtype=bool), maps.device)
+        return average_precision(maps, self._device_masks)
 
     def _after_step(self, trainer, pl_module, outputs) -> None:
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         if loss is not None:
-            self._losses.append(float(loss.detach() if torch.is_tensor(loss) else loss))
+            self._losses.append(loss.detach().float() if torch.is_tensor(loss) else torch.tensor(float(loss)))
         step = int(trainer.global_step)
         if step == 0 or step % self.every:
             return
         ap = self.score(pl_module)
-        self.curve.append({"step": step, "train_loss": float(np.mean(self._losses)) if self._losses else float("nan"),
+        losses = [float(x) for x in torch.stack([x.to(self._losses[0].device) for x in self._losses]).tolist()] \
+            if self._losses else []
+        self.curve.append({"step": step, "train_loss": float(np.mean(losses)) if losses else float("nan"),
                            "val_pixel_ap": ap})
         self._losses = []
         if ap > self.best_ap:

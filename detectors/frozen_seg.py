@@ -36,7 +36,7 @@ from detectors.base import Detector, Predictions, TrainSet
 from detectors.feature_cache import FeatureCache, cache_key, weights_identity
 from harness.core.device import as_tensor, generator, randint, to_numpy
 from harness.data.io import file_sha256, load_image, load_mask
-from harness.metrics.detection import pixel_ap
+from harness.metrics.average_precision import average_precision
 from harness.plugin import PluginParams
 from harness.registry import DETECTORS
 
@@ -260,12 +260,11 @@ class FrozenEncoderSegmenter(Detector):
             if step % p.eval_every == 0 or step == p.max_steps:
                 point = {"step": step, "train_loss": float(np.mean(torch.stack(running).tolist()))}
                 running = []
-                if val is not None:
-                    maps = self._maps(decoder, val[0])
-                    point["val_pixel_ap"] = pixel_ap(maps.numpy(), val[1])
+                if val is not None:  # scored where the maps are: no copy of every pixel to the host
+                    maps = self._maps(decoder, val[0], host=False)
+                    point["val_pixel_ap"] = average_precision(maps, val[1])
                     point["val_loss"] = float(focal_dice_loss(torch.logit(maps[:, None].clamp(1e-6, 1 - 1e-6)),
-                                                              torch.from_numpy(val[1]).float()[:, None],
-                                                              p.focal_gamma, p.dice_weight))
+                                                              val[1].float()[:, None], p.focal_gamma, p.dice_weight))
                     if point["val_pixel_ap"] > best_ap:
                         best_ap, best_step, stale = point["val_pixel_ap"], step, 0
                         best_state = copy.deepcopy(decoder.state_dict())
@@ -283,25 +282,27 @@ class FrozenEncoderSegmenter(Detector):
         decoder.eval()
         self._decoder = decoder
 
-    def _validation_set(self, train: TrainSet) -> tuple[torch.Tensor, np.ndarray] | None:
-        """Features and masks of the validation fold, or None without real validation anomalies."""
+    def _validation_set(self, train: TrainSet) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Features and (bool) masks of the validation fold, both on the device, or None without
+        real validation anomalies."""
         table = train.validation
         if table is None or not len(table) or not (table["label"] == 1).any():
             return None
         size = self.context.image_size
         feats = self._standardise(self.features(list(table["image_path"])))
         masks = np.stack([load_mask(list(r.mask_paths), size) for r in table.itertuples()])
-        return feats, masks
+        return feats, as_tensor(masks, self.device)
 
     @torch.no_grad()
-    def _maps(self, decoder: LightDecoder, feats: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    def _maps(self, decoder: LightDecoder, feats: torch.Tensor, batch: int = 64, host: bool = True) -> torch.Tensor:
+        """(N, S, S) probability maps; on the host for `predict`, on the device for validation."""
         decoder.eval()
         size = self.context.image_size
         out = []
         for i in range(0, len(feats), batch):
             logits = decoder(feats[i:i + batch])
             maps = torch.sigmoid(F.interpolate(logits, size=(size, size), mode="bilinear", align_corners=False))
-            out.append(maps[:, 0].cpu())  # the maps are scored on the host
+            out.append(maps[:, 0].cpu() if host else maps[:, 0])
         return torch.cat(out)
 
     def predict(self, test: pd.DataFrame) -> Predictions:
