@@ -61,10 +61,15 @@ def profile(device: str, size: str, work: Path, echo=print) -> dict:
     import yaml
 
     from harness.config import ExperimentSpec, validate_spec
-    from harness.core.device import fast_math, synchronize
     from harness.data.builtin import synthesize
     from harness.pipeline import run_experiment
     from stages import GpuMonitor, StageTimer
+
+    try:
+        from harness.core.device import fast_math, synchronize
+    except ImportError:  # a checkout from before the device contract (the "before" column): CPU only
+        def fast_math(dev): return None
+        def synchronize(dev): return None
 
     cfg = SIZES[size]
     with _device_context(device) as dev:
@@ -85,7 +90,7 @@ def profile(device: str, size: str, work: Path, echo=print) -> dict:
                     detectors=[{"name": "frozen-seg", "params": cfg["frozen-seg"]}])
         spec["report"] = {"metrics": ["image_auroc", "pixel_ap"]}
         exp = validate_spec(spec, "gpu_profile")
-        resolved = ExperimentSpec.resolved_device
+        resolved = getattr(ExperimentSpec, "resolved_device", None)
         ExperimentSpec.resolved_device = lambda self: str(dev)  # the fake GPU is no spec value
         monitor = GpuMonitor(dev.index or 0) if dev.type == "cuda" else None
         timer = StageTimer(sync=lambda: synchronize(dev)).install()
@@ -95,7 +100,10 @@ def profile(device: str, size: str, work: Path, echo=print) -> dict:
             wall = time.perf_counter() - t
         finally:
             timer.uninstall()
-            ExperimentSpec.resolved_device = resolved
+            if resolved is None:
+                del ExperimentSpec.resolved_device
+            else:
+                ExperimentSpec.resolved_device = resolved
             if monitor is not None:
                 monitor.stop()
     rows = [("start-up (imports, data, CUDA init)", startup, 1), *timer.table(wall)]

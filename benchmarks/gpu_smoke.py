@@ -161,6 +161,8 @@ def _detectors(args, names: list[str]) -> list[dict]:
                 params.update({"base_width": 8} if d == "supervised-seg" else {"recon_width": 8, "disc_width": 8})
             if d == "frozen-seg":
                 params.update(max_steps=4, eval_every=2)
+        elif d == "frozen-seg":
+            params.update(max_steps=args.frozen_seg_steps, eval_every=max(1, min(100, args.frozen_seg_steps // 5)))
         out.append({"name": d, "params": params})
     return out
 
@@ -168,9 +170,12 @@ def _detectors(args, names: list[str]) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda", choices=["cuda", "cpu", "fakegpu"])
-    ap.add_argument("--steps", type=int, default=800, help="DH-Diff training steps (gpu-full: 5000 with SD)")
-    ap.add_argument("--short-steps", type=int, default=200, help="steps of the ablations and the two-stage baseline")
-    ap.add_argument("--detector-steps", type=int, default=300, help="steps of the trained detectors but frozen-seg")
+    # defaults sized by the H200's per-job figures of 2026-12-04 (docs/scaling.md): ~0.30 s a DH-Diff
+    # step at 256 px, ~22 s a frozen-seg cell; a whole-category smoke at the papers' steps is hours
+    ap.add_argument("--steps", type=int, default=300, help="DH-Diff training steps (gpu-full: 5000 with SD)")
+    ap.add_argument("--short-steps", type=int, default=100, help="steps of the ablations and the two-stage baseline")
+    ap.add_argument("--detector-steps", type=int, default=200, help="steps of the trained detectors but frozen-seg")
+    ap.add_argument("--frozen-seg-steps", type=int, default=500, help="frozen-seg's max_steps (gpu-full: 4000, early-stopped)")
     ap.add_argument("--n-samples", type=int, default=64)
     ap.add_argument("--image-size", type=int, default=256)
     ap.add_argument("--tiny", action="store_true", help="code path only: 64 px, 2 steps, 4 samples, tiny networks")
