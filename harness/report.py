@@ -412,8 +412,11 @@ def timing_table(df: pd.DataFrame, generators: Sequence[str]) -> pd.DataFrame:
     return out
 
 
-def _markdown(df: pd.DataFrame) -> str:
-    return df.to_markdown() if not df.empty else "_(no rows)_"
+def _markdown(df: pd.DataFrame, *, as_written: bool = False) -> str:
+    """`as_written`: cells kept as formatted ("+0.150", "10.0"), not re-parsed as numbers by tabulate."""
+    if df.empty:
+        return "_(no rows)_"
+    return df.to_markdown(disable_numparse=True) if as_written else df.to_markdown()
 
 
 def _quality_columns(df: pd.DataFrame) -> list[str]:
@@ -520,14 +523,14 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
                        "Mean ± std of generator − none; (wins/pairs).", simple))
     costs = cost_table(df, gens)
     if not costs.empty:
-        lines += ["## Cost: generator fit and sampling, detector training", "", COST_NOTE, "", _markdown(costs), ""]
+        lines += ["## Cost: generator fit and sampling, detector training", "", COST_NOTE, "", _markdown(costs, as_written=True), ""]
         tables.append(("cost", "Cost per generator", "Seconds per augmented set (fit, sampling) and per detector "
                        "cell; n/a: recorded before costs were.", costs))
         for m in headline[:1]:
             value = gain_per_cost(aug_cells, gens, dets, m, METRIC_NAMES[m])
             if not value.empty:
                 lines += [f"### {METRIC_NAMES[m]} gained over `{BASELINE}` per minute of generator time", "",
-                          _markdown(value), ""]
+                          _markdown(value, as_written=True), ""]
                 tables.append((f"cost-gain-{m}", f"{METRIC_NAMES[m]} gained over {BASELINE} per generator minute",
                                "Gain = generator mean − none mean (main table); per fit-minute and per "
                                "fit + sampling minute of one set.", value))
@@ -554,7 +557,7 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
                            "Mean difference [95% bootstrap CI] (wins/pairs) p = Holm-adjusted Wilcoxon.", t))
     if verdict_of:
         vt = verdict.verdict_table(verdict_of, METRIC_NAMES)
-        lines += ["## Verdict: the comparisons behind it", "", VERDICT_NOTE, "", _markdown(vt), ""]
+        lines += ["## Verdict: the comparisons behind it", "", VERDICT_NOTE, "", _markdown(vt, as_written=True), ""]
         tables.append(("verdict", "The comparisons behind the verdict",
                        "Paired t-test on (dataset, category, seed) pairs, two-sided, 5 %.", vt))
     ranks = []
