@@ -104,7 +104,7 @@ class GenerationSpec(_Strict):
 
 
 class ReportSpec(_Strict):
-    dir: Path | None = None  # default reports/<name>
+    dir: Path | None = None  # default <output_dir>/report when output_dir is set, else reports/<name>
     metrics: list[str] = Field(
         default_factory=lambda: ["image_auroc", "image_ap", "pixel_auroc", "pixel_ap", "pixel_aupro"]
     )
@@ -182,7 +182,11 @@ class ExperimentSpec(_Strict):
 
     @property
     def report_dir(self) -> Path:
-        return self.report.dir or Path("reports") / self.name
+        """Next to the run when the spec places the run (an absolute output_dir must not leave the
+        report in the caller's current folder); reports/<name> for the default runs/<name>."""
+        if self.report.dir:
+            return self.report.dir
+        return self.output_dir / "report" if self.output_dir else Path("reports") / self.name
 
     @property
     def mlflow_uri(self) -> str:
