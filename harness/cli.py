@@ -94,6 +94,10 @@ def run(spec: Path, overrides: tuple[str, ...], progress: bool, threads: str | N
     try:
         paths = _report(exp.run_dir, exp.report_dir, exp)
         click.echo("report: " + ", ".join(str(p) for p in paths))
+        from harness.verdict import run_verdict
+
+        for line in run_verdict(exp.run_dir, [g.key for g in exp.generators], [d.key for d in exp.detectors]):
+            click.echo(f"verdict: {line}")
     except FileNotFoundError as exc:
         click.echo(f"no report: {exc}", err=True)
     except OSError as exc:  # a full or read-only report folder: one line, the run's results are kept

@@ -19,6 +19,7 @@ wants the order of the generators that augment and whether the top of it is real
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -212,3 +213,16 @@ def verdict_frame(vs: list[Verdict]) -> pd.DataFrame:
              "mean_diff": c.mean_diff, "ci_low": c.ci_low, "ci_high": c.ci_high, "p": c.p, "wins": c.wins,
              "call": c.call} for v in vs for c in v.comparisons()]
     return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
+
+
+def run_verdict(run_dir: Path, generators: Sequence[str] = (), detectors: Sequence[str] = ()) -> list[str]:
+    """The verdict of a run folder's finished cells (the main table's cells: largest count of a ratio axis),
+    as the report opens with; what `bench run` prints at its end. Empty without finished cells."""
+    from harness.report import HEADLINE_METRICS, METRIC_NAMES, collect_results, split_ratio_axis
+
+    df = collect_results(run_dir)
+    if df.empty:
+        return []
+    main, _ = split_ratio_axis(df)
+    metrics = [m for m in HEADLINE_METRICS if m in main.columns]
+    return verdict_lines(main, generators or None, detectors or None, metrics, METRIC_NAMES)

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from harness.verdict import compare, paired_t, verdict_lines, verdicts
+from harness.cells import ONE_CLASS, CellKey, CellRecord, CellStore
+from harness.verdict import compare, paired_t, run_verdict, verdict_lines, verdicts
 
 
 def _frame(values: dict[str, list[float]], cats=("c1",)) -> pd.DataFrame:
@@ -63,3 +64,18 @@ def test_paired_t_is_scipys_and_a_generator_below_none_is_named():
     assert c.call == "<" and c.wins == 0
     (line,) = verdict_lines(df)
     assert line.endswith("a is below none.")
+
+
+def test_run_verdict_reads_a_run_folder_as_bench_run_prints_it(tmp_path):
+    store = CellStore(tmp_path / "run")
+    for seed in (0, 1, 2):
+        for g, v in {"none": 0.1, "a": 0.5, "b": 0.3}.items():
+            store.save(CellRecord(CellKey("builtin", "c", g, "seg", seed, "f"),
+                                  {"pixel_ap": v + 0.01 * seed, "image_auroc": 0.6}))
+        store.save(CellRecord(CellKey("builtin", "c", ONE_CLASS, "padim", seed, "f"), {"pixel_ap": 0.9}))
+    lines = run_verdict(tmp_path / "run", ["none", "b", "a"], ["seg", "padim"])
+    assert lines[0] == "seg, P-AP: a > b; a is ahead of b (+0.200, p 0, 3 pairs); all 2 beat none."
+    # equal means keep the spec's order; equal everywhere is a tie with none too
+    assert lines[1] == "seg, I-AUROC: b ≈ a; b and a tie (+0.000, p 1, 3 pairs); b, a tie with none."
+    assert len(lines) == 2  # the one-class detector compares no generators
+    assert run_verdict(tmp_path / "empty") == []
