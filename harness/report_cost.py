@@ -16,7 +16,8 @@ from harness.cells import ONE_CLASS, CellRecord
 
 COST_FIELDS = ("fit_seconds", "sample_seconds", "n_sampled", "images_per_second", "gpu_seconds")
 SET_KEYS = ["dataset", "category", "seed"]
-#: a fit shorter than this is no fit to speak of (CutPaste, copy-paste): a gain per fit-minute would be noise / ~0
+#: a fit (or fit + sampling) shorter than this is no cost to speak of (CutPaste, copy-paste): a gain per
+#: minute of it would be a huge number made of timer noise
 MIN_FIT_SECONDS = 1.0
 
 
@@ -98,8 +99,9 @@ def gain_per_cost(df: pd.DataFrame, generators: Sequence[str], detectors: Sequen
             row[f"{d} Δ {metric_name}"] = f"{gain:+.3f}"
             row[f"{d} Δ / fit-min"] = ("n/a" if np.isnan(fit) else f"n/a (fit < {MIN_FIT_SECONDS:g} s)"
                                        if fit < MIN_FIT_SECONDS else f"{gain / (fit / 60):+.4f}")
-            gen_min = (fit + sample) / 60
-            row[f"{d} Δ / generation-min"] = "n/a" if np.isnan(gen_min) or gen_min <= 0 else f"{gain / gen_min:+.4f}"
+            gen_s = fit + sample
+            row[f"{d} Δ / generation-min"] = ("n/a" if np.isnan(gen_s) else f"n/a (< {MIN_FIT_SECONDS:g} s)"
+                                              if gen_s < MIN_FIT_SECONDS else f"{gain / (gen_s / 60):+.4f}")
         rows[g] = row
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.name = "generator"
