@@ -107,12 +107,17 @@ def results_file(tables: Sequence[str]) -> str:
     return "\n".join(header + list(tables))
 
 
+def _inline_markdown(text: str) -> str:
+    """A Markdown sentence → LaTeX: **bold** → \\textbf, `code` marks dropped, the rest escaped."""
+    parts = re.sub(r"`", "", text).split("**")
+    return "".join(rf"\textbf{{{escape(p)}}}" if i % 2 else escape(p) for i, p in enumerate(parts))
+
+
 def itemize(items: Sequence[str]) -> str:
-    """Plain-text sentences (Markdown ** and ` stripped) as a LaTeX itemize."""
+    """Markdown sentences (the verdict, the signal check) as a LaTeX itemize."""
     if not items:
         return ""
-    clean = [re.sub(r"\*\*|`", "", i) for i in items]
-    return "\n".join([r"\begin{itemize}", *[rf"\item {escape(c)}" for c in clean], r"\end{itemize}", ""])
+    return "\n".join([r"\begin{itemize}", *[rf"\item {_inline_markdown(i)}" for i in items], r"\end{itemize}", ""])
 
 
 def figure(path: str, caption: str, label: str) -> str:
