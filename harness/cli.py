@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from harness.config import SpecError, load_spec
+from harness.config import SpecError, load_spec, recorded_report_dir
 from harness.data.table import DatasetError
 from harness.executors.base import EXECUTORS, ExecutorError, resolve_executor
 from harness.core.plugin import DeviceUnavailable, ParamError
@@ -129,12 +129,12 @@ def _report(run_dir: Path, out_dir: Path, exp=None) -> list[Path]:
 @main.command()
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Report folder (default: the spec's report dir, or reports/<run dir name>).")
+              help="Report folder (default: the spec's report dir; for a RUN_DIR the one its spec.json implies).")
 def report(source: Path, out: Path | None) -> None:
     """Write results.{md,csv,tex} and a figure from a SPEC file or a RUN_DIR."""
     try:
         if source.is_dir():
-            paths = _report(source, out or Path("reports") / source.name)
+            paths = _report(source, out or recorded_report_dir(source))
         else:
             exp = load_spec(source)
             paths = _report(exp.run_dir, out or exp.report_dir, exp)

@@ -200,6 +200,19 @@ class ExperimentSpec(_Strict):
         return str(resolve_device(self.device))
 
 
+def recorded_report_dir(run_dir: Path) -> Path:
+    """Where `bench report RUN_DIR` writes: the recorded spec's report.dir, else ``RUN_DIR/report``
+    when the spec placed the run (output_dir), else reports/<run dir name> as for the default runs/<name>."""
+    try:
+        spec = json.loads((run_dir / "spec.json").read_text())
+    except (OSError, ValueError):
+        spec = {}
+    chosen = (spec.get("report") or {}).get("dir")
+    if chosen:
+        return Path(chosen)
+    return run_dir / "report" if spec.get("output_dir") else Path("reports") / run_dir.name
+
+
 def default_tracking_uri(run_dir: Path) -> str:
     """The MLflow store a run keeps in its own folder when the spec names no tracking server."""
     return f"sqlite:///{(run_dir / 'mlflow.db').resolve()}"

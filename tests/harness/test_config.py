@@ -34,6 +34,20 @@ def test_report_lands_next_to_a_placed_run(tmp_path):
     assert chosen.report_dir == Path("r")
 
 
+def test_bench_report_of_a_run_dir_follows_its_recorded_spec(tmp_path):
+    import json
+
+    from harness.config import recorded_report_dir
+
+    run = tmp_path / "moved-run"
+    run.mkdir()
+    assert recorded_report_dir(run) == Path("reports/moved-run")  # no spec.json: the default layout
+    (run / "spec.json").write_text(json.dumps({"output_dir": "/somewhere/else", "report": {"dir": None}}))
+    assert recorded_report_dir(run) == run / "report"  # a placed run: next to it, wherever it is now
+    (run / "spec.json").write_text(json.dumps({"output_dir": None, "report": {"dir": "/r/x"}}))
+    assert recorded_report_dir(run) == Path("/r/x")
+
+
 def test_missing_file_names_it(tmp_path):
     with pytest.raises(SpecError, match=r"missing\.yaml: no such spec file"):
         load_spec(tmp_path / "missing.yaml")
