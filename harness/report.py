@@ -648,8 +648,10 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
             lines += [f"### {cat}", "", _markdown(t), ""]
             tables.append((f"category-{cat}", f"Per category: {cat}", "", t))
     timing = timing_table(df, gens)
-    lines += ["## Time per job", "", _markdown(timing), ""]
-    tables.append(("timing", "Wall time per cell", "", timing))
+    timing_note = ("A cell's own seconds: the detector's training and scoring (as MLflow's durations). The "
+                   "generator's fit and sampling come before, once per set: see the cost table.")
+    lines += ["## Time per job", "", timing_note, "", _markdown(timing), ""]
+    tables.append(("timing", "Wall time per cell", timing_note, timing))
     for m in headline:
         bar = figs.bar_figure(aug, ref, gens, dets, m, METRIC_NAMES[m], out_dir)
         figures.insert(0, (f"{METRIC_NAMES[m]} per generator and detector", bar))
