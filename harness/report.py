@@ -700,6 +700,7 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
         paths += p
     write_text_atomic(out_dir / "cells.json",
                       json.dumps(df.replace({np.nan: None}).to_dict(orient="records"), indent=1, default=str))
+    paths.append(out_dir / "cells.json")
     from harness.report_html import write_html
 
     paths.append(write_html(out_dir / "index.html", title=title, run_dir=run_dir, df=df, gens=gens,

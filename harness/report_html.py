@@ -98,9 +98,9 @@ def _files(out_dir: Path, files: Sequence[Path], run_dir: Path) -> str:
     """Links to every file the report wrote (relative: they sit next to the page) and the MLflow command."""
     links = [f"<a href='{html.escape(f.relative_to(out_dir).as_posix())}'>{html.escape(f.name)}</a>"
              for f in files if f.is_file() and f.parent == out_dir and f.name != "index.html"]
-    if (out_dir / "report.pdf").is_file():
-        links.insert(0, "<a href='report.pdf'>report.pdf</a>")
-    out = f"<p class='files'><b>Files:</b> {' '.join(links)}</p>" if links else ""
+    pdf = ("<a href='report.pdf'>report.pdf</a>" if (out_dir / "report.pdf").is_file() else
+           f"(the PDF: <code>cd {html.escape(str(out_dir.resolve()))} &amp;&amp; pdflatex report.tex</code>)")
+    out = f"<p class='files'><b>Files:</b> {' '.join(links)} {pdf}</p>" if links else ""
     db = run_dir / "mlflow.db"
     if db.is_file():
         out += (f"<p>Browse every cell in MLflow: <code>mlflow ui --backend-store-uri "

@@ -123,6 +123,7 @@ def test_html_links_files_and_enlarges_sample_grids(report):
     assert {"results.csv", "results.tex", "report.tex", "verdict.csv", "pixel_ap.pdf", "results.md"} <= hrefs
     assert all((out / h).is_file() for h in hrefs)  # no dead link
     assert f"sqlite:///{(run / 'mlflow.db').resolve()}" in html
+    assert f"cd {out.resolve()} &amp;&amp; pdflatex report.tex" in html and "cells.json" in hrefs
     grids = [h for h in hrefs if h.startswith("samples/")]
     assert len(grids) == 2 * 3  # one grid per (category, generator that augments), first seed
     assert re.search(r"<a href='samples/[^']+' target='_blank'><img alt='[^']+' src='data:image/png;base64,", html)
