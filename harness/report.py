@@ -1,10 +1,13 @@
 """Paper-ready tables from finished cells: Markdown, LaTeX, CSV, and a figure.
 
-Main table: rows = generators, columns = detector × metric, mean ± std over seeds (each
-seed's value is first averaged over the categories), best mean per column in bold. Above it a
-signal check (also ``signal.csv``): per detector × metric, the spread of the generator means
-against the pooled seed std, with a bold "do not rank these" warning where the pixel-AP or
-image-AUROC differences are within seed noise or rest on one seed. Then each
+The report opens with the verdict (`harness.verdict`, also ``verdict.csv``): one sentence per
+detector × headline metric saying which generators that augment are separable, which tie, and
+how each fares against `none`. Main table: rows = generators, columns = detector × metric,
+mean ± std over seeds (each seed's value is first averaged over the categories), best mean per
+column in bold. Above it a signal check (also ``signal.csv``): per detector × metric, the spread
+of the means of the generators that augment (`none` apart) against the pooled seed std, with a
+bold "do not rank these" warning where the pixel-AP or image-AUROC differences are within seed
+noise or rest on one seed. Generator cost (`harness.report_cost`) sits next to it. Then each
 generator against no augmentation (``none``), paired by category and seed: the seed-to-seed
 spread of the main table is mostly shared by all generators (same split, same canvases), so the
 paired difference is the sharper answer to "by how much".
