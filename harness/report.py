@@ -303,7 +303,9 @@ BASELINE = "none"
 VERDICT_NOTE = ("How to read it: the generators that augment are ordered by mean, and each is compared with the "
                 "next one down, paired by (dataset, category, seed), by a two-sided paired t-test "
                 "(`scipy.stats.ttest_1samp` on the differences): `>` where p < 0.05, `≈` (a tie) otherwise. "
-                "Separately, each is compared with `none` the same way. A comparison needs ≥ 2 pairs.")
+                "Separately, each is compared with `none` the same way. A comparison needs ≥ 2 pairs. Each test "
+                "is at 5 %, not adjusted for how many the sentence holds; `≈` between neighbours says nothing "
+                "about generators further apart (see the comparisons table and the paired statistics).")
 COST_NOTE = ("A generator is fitted and sampled once per (dataset, category, seed) set, before its detectors: "
              "fit and sampling seconds are per set (mean), GPU-seconds = fit + sampling on one GPU (n/a on CPU); "
              "detector s / cell are the cells' own seconds (what MLflow's durations show); total = every set's "
