@@ -55,6 +55,9 @@ class CellRecord:
     mlflow_run_id: str | None = None
     augmented_manifest: str | None = None
     curve: list[dict[str, float]] = field(default_factory=list)  # the detector's training curve
+    #: the generator's fit/sample seconds, images/s, GPU-seconds (`harness.cost`); {} for none,
+    #: one-class cells and records written before it existed
+    generator_cost: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)

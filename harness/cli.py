@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from harness.config import SpecError, load_spec
+from harness.config import SpecError, load_spec, recorded_report_dir
 from harness.data.table import DatasetError
 from harness.executors.base import EXECUTORS, ExecutorError, resolve_executor
 from harness.core.plugin import DeviceUnavailable, ParamError
@@ -94,6 +94,10 @@ def run(spec: Path, overrides: tuple[str, ...], progress: bool, threads: str | N
     try:
         paths = _report(exp.run_dir, exp.report_dir, exp)
         click.echo("report: " + ", ".join(str(p) for p in paths))
+        from harness.verdict import run_verdict
+
+        for line in run_verdict(exp.run_dir, [g.key for g in exp.generators], [d.key for d in exp.detectors]):
+            click.echo(f"verdict: {line}")
     except FileNotFoundError as exc:
         click.echo(f"no report: {exc}", err=True)
     except OSError as exc:  # a full or read-only report folder: one line, the run's results are kept
@@ -125,12 +129,12 @@ def _report(run_dir: Path, out_dir: Path, exp=None) -> list[Path]:
 @main.command()
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Report folder (default: the spec's report dir, or reports/<run dir name>).")
+              help="Report folder (default: the spec's report dir; for a RUN_DIR the one its spec.json implies).")
 def report(source: Path, out: Path | None) -> None:
     """Write results.{md,csv,tex} and a figure from a SPEC file or a RUN_DIR."""
     try:
         if source.is_dir():
-            paths = _report(source, out or Path("reports") / source.name)
+            paths = _report(source, out or recorded_report_dir(source))
         else:
             exp = load_spec(source)
             paths = _report(exp.run_dir, out or exp.report_dir, exp)

@@ -104,7 +104,7 @@ class GenerationSpec(_Strict):
 
 
 class ReportSpec(_Strict):
-    dir: Path | None = None  # default reports/<name>
+    dir: Path | None = None  # default <output_dir>/report when output_dir is set, else reports/<name>
     metrics: list[str] = Field(
         default_factory=lambda: ["image_auroc", "image_ap", "pixel_auroc", "pixel_ap", "pixel_aupro"]
     )
@@ -182,7 +182,11 @@ class ExperimentSpec(_Strict):
 
     @property
     def report_dir(self) -> Path:
-        return self.report.dir or Path("reports") / self.name
+        """Next to the run when the spec places the run (an absolute output_dir must not leave the
+        report in the caller's current folder); reports/<name> for the default runs/<name>."""
+        if self.report.dir:
+            return self.report.dir
+        return self.output_dir / "report" if self.output_dir else Path("reports") / self.name
 
     @property
     def mlflow_uri(self) -> str:
@@ -194,6 +198,19 @@ class ExperimentSpec(_Strict):
         from harness.core.device import resolve_device
 
         return str(resolve_device(self.device))
+
+
+def recorded_report_dir(run_dir: Path) -> Path:
+    """Where `bench report RUN_DIR` writes: the recorded spec's report.dir, else ``RUN_DIR/report``
+    when the spec placed the run (output_dir), else reports/<run dir name> as for the default runs/<name>."""
+    try:
+        spec = json.loads((run_dir / "spec.json").read_text())
+    except (OSError, ValueError):
+        spec = {}
+    chosen = (spec.get("report") or {}).get("dir")
+    if chosen:
+        return Path(chosen)
+    return run_dir / "report" if spec.get("output_dir") else Path("reports") / run_dir.name
 
 
 def default_tracking_uri(run_dir: Path) -> str:

@@ -28,6 +28,7 @@ import pandas as pd
 from harness.augmented import AugmentedSet, by_defect_type, folder_name, in_turn, load_augmented, write_augmented
 from harness.cells import ONE_CLASS, CellKey, CellRecord, CellStore
 from harness.config import DatasetSpec, ExperimentSpec, PluginSpec
+from harness.cost import generator_cost, timed
 from harness.core.detector import Detector, TrainSet
 from harness.core.generator import AnomalyPair, Generator
 from harness.core.plugin import RunContext
@@ -241,16 +242,17 @@ def run_generate(spec: ExperimentSpec, job: GenerateJob, env: JobEnv) -> Augment
     generator: Generator = cls(gen_spec.params, ctx)
     real = data.generator_pairs if (cls.needs_real_anomalies or cls.conditions_on_defect_type) else []
     env.note(f"fitting {gen_spec.key} on {len(data.normals)} normal images + {len(real)} real anomalies")
-    generator.fit(data.normals, real, seed=seed)
+    _, fit_s = timed(lambda: generator.fit(data.normals, real, seed=seed), env.device)
     env.note(f"sampling {spec.generation.pool} pairs from {gen_spec.key}")
-    pairs = sample_pairs(generator, data, spec.generation.pool, seed)
+    pairs, sample_s = timed(lambda: sample_pairs(generator, data, spec.generation.pool, seed), env.device)
     quality: dict[str, Any] = {}
     grids = sample_grids(pairs, per_type=cls.conditions_on_defect_type)
     if pairs and spec.generation.quality_metrics:
         env.note(f"generation quality of {gen_spec.key}")
         quality = _quality(spec, pairs, data.generator_pairs, env.device)
     info = {"generator": gen_spec.name, "label": gen_spec.key, "params": generator.params.model_dump(mode="json"),
-            "seed": seed, "category": job.data.category, "dataset": job.data.dataset.name, "quality": quality}
+            "seed": seed, "category": job.data.category, "dataset": job.data.dataset.name, "quality": quality,
+            "cost": generator_cost(fit_s, sample_s, len(pairs), env.device)}
     aug = write_augmented(root, normal_images=data.normals, normal_sources=list(data.normal_rows["image_path"]),
                           pairs=pairs, generator_train_sources=list(data.generator_train_rows["image_path"]) if real else [],
                           info=info, grids=grids)
@@ -308,6 +310,7 @@ def run_detect(spec: ExperimentSpec, job: DetectJob, aug: AugmentedSet | None, e
         key=job.key, metrics=metrics, generation=(aug.manifest.get("quality", {}) if aug else {}),
         n_generated=len(train.anomalous), n_normal=len(train.normal), seconds=round(time.time() - started, 2),
         augmented_manifest=str(aug.root / "manifest.json") if aug else None, curve=curve,
+        generator_cost=(aug.manifest.get("cost", {}) if aug else {}),
     )
     CellStore(env.run_dir).save(record)  # on disk before the driver hears of it: a dead driver loses nothing
     return DetectResult(record, mlflow_params(spec, job, env.device), artifacts_of(record))

@@ -1,10 +1,13 @@
 """Paper-ready tables from finished cells: Markdown, LaTeX, CSV, and a figure.
 
-Main table: rows = generators, columns = detector × metric, mean ± std over seeds (each
-seed's value is first averaged over the categories), best mean per column in bold. Above it a
-signal check (also ``signal.csv``): per detector × metric, the spread of the generator means
-against the pooled seed std, with a bold "do not rank these" warning where the pixel-AP or
-image-AUROC differences are within seed noise or rest on one seed. Then each
+The report opens with the verdict (`harness.verdict`, also ``verdict.csv``): one sentence per
+detector × headline metric saying which generators that augment are separable, which tie, and
+how each fares against `none`. Main table: rows = generators, columns = detector × metric,
+mean ± std over seeds (each seed's value is first averaged over the categories), best mean per
+column in bold. Above it a signal check (also ``signal.csv``): per detector × metric, the spread
+of the means of the generators that augment (`none` apart) against the pooled seed std, with a
+bold "do not rank these" warning where the pixel-AP or image-AUROC differences are within seed
+noise or rest on one seed. Generator cost (`harness.report_cost`) sits next to it. Then each
 generator against no augmentation (``none``), paired by category and seed: the seed-to-seed
 spread of the main table is mostly shared by all generators (same split, same canvases), so the
 paired difference is the sharper answer to "by how much".
@@ -16,6 +19,7 @@ weights a metric needs are missing — the reason is printed under the table.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -25,6 +29,8 @@ import pandas as pd
 from harness.cells import ONE_CLASS, CellStore
 from harness.fsio import write_text_atomic
 from harness.references import OURS, load_references, reference_table
+from harness.report_cost import cost_columns, cost_table, gain_per_cost
+from harness.stats import MIN_CI_PAIRS
 
 METRIC_NAMES = {
     "image_auroc": "I-AUROC", "image_ap": "I-AP", "image_f1max": "I-F1max",
@@ -52,7 +58,7 @@ def collect_results(run_dir: Path) -> pd.DataFrame:
         row = {"dataset": k.dataset, "category": k.category, "generator": k.generator, "detector": k.detector,
                "seed": k.seed, "n_synthetic": k.n_synthetic, "n_generated": rec.n_generated,
                "n_normal": rec.n_normal, "seconds": rec.seconds,
-               "augmented_manifest": rec.augmented_manifest, **rec.metrics}
+               "augmented_manifest": rec.augmented_manifest, **cost_columns(rec), **rec.metrics}
         val = [p[VALIDATION_METRIC] for p in rec.curve if p.get(VALIDATION_METRIC) is not None]
         if val:
             row[VALIDATION_METRIC] = max(val)
@@ -124,7 +130,8 @@ WEAK_RATIO = 2.0
 #: the metrics a table is ranked by: the signal check warns on these, the figure shows the first present
 HEADLINE_METRICS = ("pixel_ap", "image_auroc")
 UNKNOWN = "unknown (1 seed)"
-SIGNAL_COLUMNS = ["detector", "metric", "effect", "seed_std", "ratio", "verdict", "best", "n_generators", "n_seeds"]
+SIGNAL_COLUMNS = ["detector", "metric", "effect", "seed_std", "ratio", "verdict", "best", "runner_up", "vs_none",
+                  "compared", "n_generators", "n_seeds"]
 
 
 def _ratio(effect: float, seed_std: float) -> float:
@@ -149,30 +156,42 @@ def _at_least(ratio: float, bound: float) -> bool:
 
 
 def signal_check(df: pd.DataFrame, generators: Sequence[str], detectors: Sequence[str],
-                 metrics: Sequence[str]) -> pd.DataFrame:
-    """Per (detector, metric): do the generator means differ by more than seed noise?
+                 metrics: Sequence[str], *, baseline: str = "none") -> pd.DataFrame:
+    """Per (detector, metric): do the generators that augment differ by more than seed noise?
 
-    ``df`` holds augmented cells only (no one-class rows). effect = max − min of the generator
-    means (as in `summarise`); seed_std = sqrt of the mean over generators with ≥ 2 seeds of
-    their seed variance (ddof=1), NaN if none has 2; ratio = effect / seed_std. effect and ratio
-    are NaN with fewer than 2 generators (verdict "n/a").
+    ``df`` holds augmented cells only (no one-class rows). The compared generators are those
+    other than `baseline` when there are ≥ 2 of them (column ``compared`` "augmenting"): with
+    `baseline` in, the spread would mostly say that augmenting beats not augmenting, which
+    ``vs_none`` (best mean − `baseline` mean) says on its own; otherwise all of them ("with none").
+    effect = max − min of the compared generator means (as in `summarise`); seed_std = sqrt of
+    the mean over compared generators with ≥ 2 seeds of their seed variance (ddof=1), NaN if
+    none has 2; ratio = effect / seed_std. effect and ratio are NaN with fewer than 2 generators
+    (verdict "n/a"). `harness.verdict` tests best against runner-up pair by pair.
     """
     summary = summarise(df, metrics)
+    augmenting = [g for g in generators if g != baseline]
     rows = []
     for d in detectors:
         for m in metrics:
             part = summary[(summary["detector"] == d) & (summary["metric"] == m)].set_index("generator")
-            part = part.reindex([g for g in generators if g in part.index]).dropna(subset=["mean"])
+            base = part["mean"].get(baseline, np.nan)
+            present = [g for g in augmenting if g in part.index]
+            compared = "augmenting" if len(present) >= 2 else "with none"
+            keep = present if compared == "augmenting" else [g for g in generators if g in part.index]
+            part = part.reindex(keep).dropna(subset=["mean"])
             if part.empty:
                 continue
+            ranked = part["mean"].sort_values(ascending=False, kind="stable")
             var = part.loc[part["n_seeds"] >= 2, "std"] ** 2
             seed_std = float(np.sqrt(var.mean())) if len(var) else np.nan
             n_gen = len(part)
             effect = float(part["mean"].max() - part["mean"].min()) if n_gen >= 2 else np.nan
             ratio = _ratio(effect, seed_std) if n_gen >= 2 else np.nan
             rows.append({"detector": d, "metric": m, "effect": effect, "seed_std": seed_std, "ratio": ratio,
-                         "verdict": _verdict(n_gen, seed_std, ratio), "best": part["mean"].idxmax(),
-                         "n_generators": n_gen, "n_seeds": int(part["n_seeds"].max())})
+                         "verdict": _verdict(n_gen, seed_std, ratio), "best": ranked.index[0],
+                         "runner_up": ranked.index[1] if n_gen >= 2 else None,
+                         "vs_none": float(ranked.iloc[0] - base) if ranked.index[0] != baseline else np.nan,
+                         "compared": compared, "n_generators": n_gen, "n_seeds": int(part["n_seeds"].max())})
     return pd.DataFrame(rows, columns=SIGNAL_COLUMNS)
 
 
@@ -188,8 +207,11 @@ def _signal_lines(check: pd.DataFrame) -> list[str]:
             lines.append(f"- {r.detector}: {name} — n/a (one generator, nothing to compare)")
             continue
         std = "n/a (1 seed)" if r.verdict == UNKNOWN else f"{r.seed_std:.3f} → {_ratio_text(r.ratio)}"
-        lines.append(f"- {r.detector}: generator effect on {name} {r.effect:.3f}, seed std {std} — "
-                     f"{r.verdict} (best: {r.best})")
+        among = "spread among generators that augment" if r.compared == "augmenting" else "generator effect"
+        best = f"best: {r.best}, runner-up: {r.runner_up}"
+        if not np.isnan(r.vs_none) and r.compared == "augmenting":
+            best += f"; best − none {r.vs_none:+.3f}"
+        lines.append(f"- {r.detector}: {among} on {name} {r.effect:.3f}, seed std {std} — {r.verdict} ({best})")
     return lines
 
 
@@ -247,6 +269,7 @@ def quality_table(df: pd.DataFrame, generators: Sequence[str]) -> tuple[pd.DataF
     """Generation-quality means per generator; 'n/a' plus the reason where unavailable."""
     cols = [c for c in df.columns if c.startswith("gen_") and not c.endswith("_unavailable")]
     notes: list[str] = []
+    missing: dict[str, list[str]] = {}  # reason → the metrics it explains
     if not cols:
         return pd.DataFrame(), notes
     one_per_gen = df[(df["generator"] != ONE_CLASS) & (df["n_generated"] > 0)]
@@ -261,12 +284,32 @@ def quality_table(df: pd.DataFrame, generators: Sequence[str]) -> tuple[pd.DataF
             table.loc[g, label] = f"{vals.mean():{fmt}}" if len(vals) else "n/a"
         reasons = one_per_gen.get(f"{c}_unavailable")
         if reasons is not None and reasons.notna().any():
-            notes.append(f"{label}: n/a — {reasons.dropna().iloc[0]}")
+            missing.setdefault(str(reasons.dropna().iloc[0]), []).append(label)
+    # a column that is n/a for every generator says nothing a note cannot: one note for all of them
+    empty = [c for c in table.columns if (table[c] == "n/a").all()]
+    table = table.drop(columns=empty)
+    gone = list(empty)
+    if gone:
+        why = "; ".join(f"{', '.join(labels)}: {reason}" for reason, labels in missing.items()
+                        if set(labels) & set(gone))
+        notes.append(f"Not computed for any generator: {', '.join(gone)}" + (f" — {why}" if why else ""))
+    notes += [f"{', '.join(labels)}: n/a for some generators — {reason}" for reason, labels in missing.items()
+              if not set(labels) & set(gone)]
     table.index.name = "generator"
     return table, notes
 
 
 BASELINE = "none"
+VERDICT_NOTE = ("How to read it: the generators that augment are ordered by mean, and each is compared with the "
+                "next one down, paired by (dataset, category, seed), by a two-sided paired t-test "
+                "(`scipy.stats.ttest_1samp` on the differences): `>` where p < 0.05, `≈` (a tie) otherwise. "
+                "Separately, each is compared with `none` the same way. A comparison needs ≥ 2 pairs. Each test "
+                "is at 5 %, not adjusted for how many the sentence holds; `≈` between neighbours says nothing "
+                "about generators further apart (see the comparisons table and the paired statistics).")
+COST_NOTE = ("A generator is fitted and sampled once per (dataset, category, seed) set, before its detectors: "
+             "fit and sampling seconds are per set (mean), GPU-seconds = fit + sampling on one GPU (n/a on CPU); "
+             "detector s / cell are the cells' own seconds (what MLflow's durations show); total = every set's "
+             "fit + sampling + every cell. A fit reused from the run's cache (`fits/`) costs ~0 here.")
 
 
 def paired_table(df: pd.DataFrame, generators: Sequence[str], detectors: Sequence[str], metrics: Sequence[str],
@@ -309,8 +352,12 @@ def stats_table(paired: pd.DataFrame, generators: Sequence[str], detectors: Sequ
                 out.loc[g, name] = "—"
             else:
                 r = part.loc[g]
-                ci = "" if np.isnan(r["ci_low"]) else f" [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
-                out.loc[g, name] = f"{r['mean_diff']:+.3f}{ci} ({int(r['wins'])}/{int(r['n_pairs'])}) p={r['p_holm']:.2g}"
+                head = f"{r['mean_diff']:+.3f}"
+                tail = f"({int(r['wins'])}/{int(r['n_pairs'])})"
+                if np.isnan(r["p_holm"]):  # too few pairs for a CI or a test: say how many are needed
+                    out.loc[g, name] = f"{head} {tail}, CI and p need ≥ {MIN_CI_PAIRS} pairs"
+                else:
+                    out.loc[g, name] = f"{head} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}] {tail} p={r['p_holm']:.2g}"
     out.index.name = "generator"
     return out
 
@@ -370,8 +417,11 @@ def timing_table(df: pd.DataFrame, generators: Sequence[str]) -> pd.DataFrame:
     return out
 
 
-def _markdown(df: pd.DataFrame) -> str:
-    return df.to_markdown() if not df.empty else "_(no rows)_"
+def _markdown(df: pd.DataFrame, *, as_written: bool = False) -> str:
+    """`as_written`: cells kept as formatted ("+0.150", "10.0"), not re-parsed as numbers by tabulate."""
+    if df.empty:
+        return "_(no rows)_"
+    return df.to_markdown(disable_numparse=True) if as_written else df.to_markdown()
 
 
 def _quality_columns(df: pd.DataFrame) -> list[str]:
@@ -395,7 +445,7 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
     """Render the report files; returns their paths. Raises if no cell has finished."""
     from harness import report_figures as figs
     from harness import report_latex as tex
-    from harness import stats
+    from harness import stats, verdict
 
     df = collect_results(run_dir)
     if df.empty:
@@ -433,11 +483,16 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
     lines = [f"# {title}", "",
              f"Categories: {', '.join(cats)} · seeds: {', '.join(map(str, seeds))} · "
              f"mean ± std over seeds (per seed, averaged over categories); best per column in bold.", ""]
+    verdict_of = verdict.verdicts(aug_cells, gens, dets, headline or metrics)
+    sentences = [verdict.sentence(v, METRIC_NAMES.get(v.metric, v.metric)) for v in verdict_of]
+    if sentences:
+        lines += ["## Verdict", "", *[f"- {s}" for s in sentences], "", VERDICT_NOTE, ""]
     if not check.empty:
         lines += ["## Signal check", "",
-                  "Generator effect = max − min of the generator means; seed std = pooled over generators. "
+                  f"Spread = max − min of the means of the generators that augment (`{BASELINE}` left out: "
+                  f"against it, see best − {BASELINE}); seed std = pooled over those generators. "
                   f"≥ {SIGNAL_RATIO:g}× is a signal, {WEAK_RATIO:g}–{SIGNAL_RATIO:g}× weak, below noise: a "
-                  f"screening rule, not a test (the paired statistics below say more).",
+                  f"screening rule, not a test (the verdict and the paired statistics say more).",
                   "", *_signal_lines(check), ""]
     lines += ["## Detectors trained with each generator's anomalies", "", *_signal_warnings(check),
               _markdown(main_md), ""]
@@ -471,6 +526,19 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
                   "(wins/pairs) counts the pairs where the generator is higher.", "", _markdown(simple), ""]
         tables.append(("paired-none", f"Against {BASELINE}, paired by category and seed",
                        "Mean ± std of generator − none; (wins/pairs).", simple))
+    costs = cost_table(df, gens)
+    if not costs.empty:
+        lines += ["## Cost: generator fit and sampling, detector training", "", COST_NOTE, "", _markdown(costs, as_written=True), ""]
+        tables.append(("cost", "Cost per generator", "Seconds per augmented set (fit, sampling) and per detector "
+                       "cell; n/a: recorded before costs were.", costs))
+        for m in headline[:1]:
+            value = gain_per_cost(aug_cells, gens, dets, m, METRIC_NAMES[m])
+            if not value.empty:
+                lines += [f"### {METRIC_NAMES[m]} gained over `{BASELINE}` per minute of generator time", "",
+                          _markdown(value, as_written=True), ""]
+                tables.append((f"cost-gain-{m}", f"{METRIC_NAMES[m]} gained over {BASELINE} per generator minute",
+                               "Gain = generator mean − none mean (main table); per fit-minute and per "
+                               "fit + sampling minute of one set.", value))
     stat_metrics = headline or metrics
     if len(gens) > 1:
         lines += ["## Paired statistics", "",
@@ -478,7 +546,9 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
                   "difference, 95 % paired bootstrap CI (`scipy.stats.bootstrap`, BCa, 9999 resamples, seed 0), "
                   "(wins/pairs), and the two-sided Wilcoxon signed-rank p-value Holm-corrected over each table "
                   "(`scipy.stats.wilcoxon`, `statsmodels` Holm). With n pairs the smallest exact Wilcoxon p is "
-                  "2/2ⁿ (0.5 for 2 pairs, 0.031 for 6): few pairs cannot reach p < 0.05 however large the gap.", ""]
+                  "2/2ⁿ (0.5 for 2 pairs, 0.031 for 6): few pairs cannot reach p < 0.05 however large the gap, so "
+                  f"below {MIN_CI_PAIRS} pairs neither a CI nor a p is shown (a bootstrap of 2 values collapses "
+                  "to a falsely narrow interval); the verdict's t-test is the answer there.", ""]
         for reference, heading in ((BASELINE, f"vs `{BASELINE}`"), ("best", "vs the best generator of each column")):
             if reference == BASELINE and BASELINE not in gens:
                 continue
@@ -490,6 +560,11 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
             lines += [f"### {heading}", "", _markdown(t), ""]
             tables.append((f"stats-{reference}", f"Paired statistics {heading.replace('`', '')}",
                            "Mean difference [95% bootstrap CI] (wins/pairs) p = Holm-adjusted Wilcoxon.", t))
+    if verdict_of:
+        vt = verdict.verdict_table(verdict_of, METRIC_NAMES)
+        lines += ["## Verdict: the comparisons behind it", "", VERDICT_NOTE, "", _markdown(vt, as_written=True), ""]
+        tables.append(("verdict", "The comparisons behind the verdict",
+                       "Paired t-test on (dataset, category, seed) pairs, two-sided, 5 %.", vt))
     ranks = []
     for d in dets:
         for m in stat_metrics:
@@ -515,6 +590,8 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
     if not ref.empty:
         lines += ["## One-class references (no generated anomalies)", "", _markdown(ref_md), ""]
         tables.append(("one-class", "One-class references (no generated anomalies)", "", ref_md))
+    if quality.empty and notes:
+        lines += ["## Generation quality", "", *[f"- {n}" for n in notes], ""]
     if not quality.empty:
         lines += ["## Generation quality", "", _markdown(quality), ""] + [f"- {n}" for n in notes]
         if any(c.startswith("mask ") for c in quality.columns):
@@ -576,8 +653,10 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
             lines += [f"### {cat}", "", _markdown(t), ""]
             tables.append((f"category-{cat}", f"Per category: {cat}", "", t))
     timing = timing_table(df, gens)
-    lines += ["## Time per job", "", _markdown(timing), ""]
-    tables.append(("timing", "Wall time per cell", "", timing))
+    timing_note = ("A cell's own seconds: the detector's training and scoring (as MLflow's durations). The "
+                   "generator's fit and sampling come before, once per set: see the cost table.")
+    lines += ["## Time per job", "", timing_note, "", _markdown(timing), ""]
+    tables.append(("timing", "Wall time per cell", timing_note, timing))
     for m in headline:
         bar = figs.bar_figure(aug, ref, gens, dets, m, METRIC_NAMES[m], out_dir)
         figures.insert(0, (f"{METRIC_NAMES[m]} per generator and detector", bar))
@@ -590,7 +669,9 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
                       .to_csv(index=False, float_format="%.6f"))
     signal = out_dir / "signal.csv"
     write_text_atomic(signal, check.to_csv(index=False, float_format="%.6f"))
-    paths = [md, csv, signal]
+    verdict_csv = out_dir / "verdict.csv"
+    write_text_atomic(verdict_csv, verdict.verdict_frame(verdict_of).to_csv(index=False, float_format="%.6g"))
+    paths = [md, csv, signal, verdict_csv]
     if paired_all:
         paired_csv = out_dir / "paired.csv"
         write_text_atomic(paired_csv, pd.concat(paired_all).to_csv(index=False, float_format="%.6g"))
@@ -608,8 +689,14 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
             continue
         body.append(tex.table(frame, caption=heading, label=tex.label_of(key), groups=groups, note=intro))
     tex_path = out_dir / "results.tex"
-    write_text_atomic(tex_path, "\n".join(body))
-    doc_body = [r"\input{results.tex}", r"\clearpage"]
+    write_text_atomic(tex_path, tex.results_file(body))
+    doc_body = []
+    if sentences:  # the PDF opens with what the numbers support, as the Markdown and HTML do
+        doc_body += [r"\section*{Verdict}", tex.itemize(sentences), tex.escape(re.sub(r"`", "", VERDICT_NOTE))]
+    if not check.empty:
+        doc_body += [r"\section*{Signal check}", tex.itemize([s_[2:] for s_ in _signal_lines(check)]),
+                     tex.itemize([w.lstrip("> ") for w in _signal_warnings(check) if w.strip()])]
+    doc_body += [r"\input{results.tex}", r"\clearpage"]
     doc_body += [tex.figure(p[1].name, caption, tex.label_of("fig-" + p[1].stem)) for caption, p in figures]
     doc = out_dir / "report.tex"
     write_text_atomic(doc, tex.document(title, "\n".join(doc_body)))
@@ -618,9 +705,11 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
         paths += p
     write_text_atomic(out_dir / "cells.json",
                       json.dumps(df.replace({np.nan: None}).to_dict(orient="records"), indent=1, default=str))
+    paths.append(out_dir / "cells.json")
     from harness.report_html import write_html
 
     paths.append(write_html(out_dir / "index.html", title=title, run_dir=run_dir, df=df, gens=gens,
                             signal_lines=_signal_lines(check), warnings=_signal_warnings(check),
-                            tables=tables, figures=figures, notes=notes))
+                            tables=tables, figures=figures, notes=notes, verdict=sentences,
+                            verdict_note=VERDICT_NOTE, files=paths))
     return paths

@@ -20,7 +20,8 @@ _SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\
 
 _UNICODE = {"±": r"$\pm$", "−": "--", "–": "--", "—": "---", "×": r"$\times$", "ρ": r"$\rho$", "α": r"$\alpha$",
             "Δ": r"$\Delta$", "≥": r"$\geq$", "≤": r"$\leq$", "→": r"$\rightarrow$", "↔": r"$\leftrightarrow$",
-            "…": r"\dots{}", "·": r"$\cdot$", "ⁿ": r"$^n$", "∞": r"$\infty$", "’": "'", "š": r"\v{s}"}
+            "…": r"\dots{}", "·": r"$\cdot$", "ⁿ": r"$^n$", "∞": r"$\infty$", "’": "'", "š": r"\v{s}",
+            "≈": r"$\approx$", ">": r"$>$", "<": r"$<$", "₀": r"$_0$", "₉": r"$_9$", "₇": r"$_7$", "₅": r"$_5$"}
 
 
 def escape(text: str) -> str:
@@ -88,9 +89,35 @@ def document(title: str, body: str) -> str:
     return "\n".join([
         r"\documentclass[10pt]{article}",
         r"\usepackage[utf8]{inputenc}",
-        r"\usepackage[margin=2.2cm]{geometry}", r"\usepackage{booktabs}", r"\usepackage{graphicx}",
+        r"\usepackage[margin=2.2cm]{geometry}", *[rf"\usepackage{{{p}}}" for p in PACKAGES],
         r"\usepackage{float}",
         rf"\title{{{cell(title)}}}", r"\author{}", r"\date{}", r"\begin{document}", r"\maketitle", body, r"\end{document}", ""])
+
+
+#: what `results.tex` needs from the document that \input's it (\resizebox is graphicx's)
+PACKAGES = ("booktabs", "graphicx")
+
+
+def results_file(tables: Sequence[str]) -> str:
+    r"""`results.tex`: the tables, after a header saying which packages a document must load to \input it."""
+    header = ["% results.tex -- every table of the report, written by `bench report`.",
+              "% To \\input{results.tex} from your own document, load: "
+              + " ".join(rf"\usepackage{{{p}}}" for p in PACKAGES),
+              "% (booktabs: \\toprule/\\midrule/\\cmidrule; graphicx: \\resizebox). report.tex is such a document.", ""]
+    return "\n".join(header + list(tables))
+
+
+def _inline_markdown(text: str) -> str:
+    """A Markdown sentence → LaTeX: **bold** → \\textbf, `code` marks dropped, the rest escaped."""
+    parts = re.sub(r"`", "", text).split("**")
+    return "".join(rf"\textbf{{{escape(p)}}}" if i % 2 else escape(p) for i, p in enumerate(parts))
+
+
+def itemize(items: Sequence[str]) -> str:
+    """Markdown sentences (the verdict, the signal check) as a LaTeX itemize."""
+    if not items:
+        return ""
+    return "\n".join([r"\begin{itemize}", *[rf"\item {_inline_markdown(i)}" for i in items], r"\end{itemize}", ""])
 
 
 def figure(path: str, caption: str, label: str) -> str:

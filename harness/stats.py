@@ -33,6 +33,10 @@ PAIR_KEYS = ["dataset", "category", "seed"]
 CONFIDENCE = 0.95
 BOOTSTRAP_RESAMPLES = 9999
 BOOTSTRAP_SEED = 0
+#: fewest pairs from which the tables show a bootstrap CI and a Wilcoxon p: the exact two-sided
+#: Wilcoxon p cannot go below 2/2ⁿ (0.0625 with 5 pairs, 0.031 with 6), and a bootstrap of fewer
+#: values has so few distinct resamples that its interval collapses (2 pairs: [−0.031, −0.030])
+MIN_CI_PAIRS = 6
 PAIRED_COLUMNS = ["reference", "detector", "metric", "generator", "n_pairs", "mean_diff", "ci_low", "ci_high",
                   "wins", "p_wilcoxon", "p_holm"]
 
@@ -104,7 +108,8 @@ def paired_stats(df: pd.DataFrame, generators: Sequence[str], detectors: Sequenc
     """One row per (detector, metric, generator ≠ reference): generator − reference over shared pairs.
 
     `reference` is a generator name, or ``"best"`` for each (detector, metric)'s best generator.
-    Holm's correction runs over all rows of the returned table.
+    Holm's correction runs over all rows of the returned table. Rows with fewer than
+    `MIN_CI_PAIRS` pairs get no CI and no p (NaN) and are left out of the correction.
     """
     rows = []
     for d in detectors:
@@ -124,10 +129,12 @@ def paired_stats(df: pd.DataFrame, generators: Sequence[str], detectors: Sequenc
                 if joined.empty:
                     continue
                 diff = (joined["g"] - joined["ref"]).to_numpy()
-                low, high = bootstrap_ci(joined["g"].to_numpy(), joined["ref"].to_numpy(), seed=seed)
+                enough = len(diff) >= MIN_CI_PAIRS
+                low, high = (bootstrap_ci(joined["g"].to_numpy(), joined["ref"].to_numpy(), seed=seed) if enough
+                             else (np.nan, np.nan))
                 rows.append({"reference": ref, "detector": d, "metric": m, "generator": g, "n_pairs": len(diff),
                              "mean_diff": float(diff.mean()), "ci_low": low, "ci_high": high,
-                             "wins": int((diff > 0).sum()), "p_wilcoxon": wilcoxon_p(diff)})
+                             "wins": int((diff > 0).sum()), "p_wilcoxon": wilcoxon_p(diff) if enough else np.nan})
     out = pd.DataFrame(rows, columns=PAIRED_COLUMNS)
     out["p_holm"] = holm(out["p_wilcoxon"].to_numpy()) if len(out) else []
     return out

@@ -26,6 +26,28 @@ def test_valid_spec_has_defaults(tmp_path):
     assert spec.mlflow_uri.startswith("sqlite:///") and spec.mlflow_uri.endswith("runs/t/mlflow.db")
 
 
+def test_report_lands_next_to_a_placed_run(tmp_path):
+    """An output_dir (absolute or not) puts the report under it, not in ./reports of the current folder."""
+    placed = load_spec(write(tmp_path, {**BASE, "output_dir": str(tmp_path / "elsewhere")}))
+    assert placed.report_dir == tmp_path / "elsewhere" / "report"
+    chosen = load_spec(write(tmp_path, {**BASE, "output_dir": str(tmp_path / "x"), "report": {"dir": "r"}}))
+    assert chosen.report_dir == Path("r")
+
+
+def test_bench_report_of_a_run_dir_follows_its_recorded_spec(tmp_path):
+    import json
+
+    from harness.config import recorded_report_dir
+
+    run = tmp_path / "moved-run"
+    run.mkdir()
+    assert recorded_report_dir(run) == Path("reports/moved-run")  # no spec.json: the default layout
+    (run / "spec.json").write_text(json.dumps({"output_dir": "/somewhere/else", "report": {"dir": None}}))
+    assert recorded_report_dir(run) == run / "report"  # a placed run: next to it, wherever it is now
+    (run / "spec.json").write_text(json.dumps({"output_dir": None, "report": {"dir": "/r/x"}}))
+    assert recorded_report_dir(run) == Path("/r/x")
+
+
 def test_missing_file_names_it(tmp_path):
     with pytest.raises(SpecError, match=r"missing\.yaml: no such spec file"):
         load_spec(tmp_path / "missing.yaml")

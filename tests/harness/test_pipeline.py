@@ -45,6 +45,12 @@ def test_tiny_grid_end_to_end_and_resume(tmp_path):
         for m in ("image_auroc", "image_ap", "pixel_auroc", "pixel_ap"):
             assert 0.0 <= rec.metrics[m] <= 1.0
     assert records["cutpaste"].n_generated == 8 and records["none"].n_generated == 0
+    # what the generator cost, next to what the detector cost (issue 31): CPU run, so no GPU-seconds
+    cost = records["cutpaste"].generator_cost
+    assert cost["n_sampled"] == 8 and cost["fit_seconds"] >= 0 and cost["sample_seconds"] > 0
+    assert cost["images_per_second"] == pytest.approx(8 / cost["sample_seconds"], rel=0.01)
+    assert cost["gpu_seconds"] is None and cost["device"] == "cpu"
+    assert records["none"].generator_cost.get("n_sampled", 0) == 0
 
     # augmented set on disk, MVTec-style, with hashes
     manifest = json.loads(Path(records["cutpaste"].augmented_manifest).read_text())

@@ -89,13 +89,17 @@ def test_signal_when_generators_differ_beyond_seed_noise(tmp_path):
     run = _grid(tmp_path, {"none": (0.6, 0.1), "dhdiff": (0.8, 0.3), "cutpaste": (0.7, 0.2)}, (-0.01, 0.0, 0.01))
     paths, md, check = _report(run, tmp_path, gens)
     assert tmp_path / "rep" / "signal.csv" in paths
-    assert list(check.columns) == ["detector", "effect", "seed_std", "ratio", "verdict", "best", "n_generators", "n_seeds"]
+    assert list(check.columns) == ["detector", "effect", "seed_std", "ratio", "verdict", "best", "runner_up",
+                                   "vs_none", "compared", "n_generators", "n_seeds"]
     r = check.loc["pixel_ap"]
-    # effect 0.3 − 0.1; every generator's seeds are ±0.01 → std 0.01
-    assert r["effect"] == pytest.approx(0.2) and r["seed_std"] == pytest.approx(0.01) and r["ratio"] == pytest.approx(20.0)
-    assert (r["verdict"], r["best"], r["n_generators"], r["n_seeds"]) == ("signal", "dhdiff", 3, 3)
+    # none is left out of the spread: 0.3 − 0.2 among the generators that augment, not 0.3 − 0.1;
+    # every generator's seeds are ±0.01 → std 0.01; against none separately: 0.3 − 0.1
+    assert r["effect"] == pytest.approx(0.1) and r["seed_std"] == pytest.approx(0.01) and r["ratio"] == pytest.approx(10.0)
+    assert (r["verdict"], r["best"], r["runner_up"], r["compared"]) == ("signal", "dhdiff", "cutpaste", "augmenting")
+    assert r["vs_none"] == pytest.approx(0.2) and (r["n_generators"], r["n_seeds"]) == (2, 3)
     assert check.loc["image_auroc", "verdict"] == "signal"
-    assert "- seg: generator effect on P-AP 0.200, seed std 0.010 → 20.0× — signal (best: dhdiff)" in md
+    assert ("- seg: spread among generators that augment on P-AP 0.100, seed std 0.010 → 10.0× — signal "
+            "(best: dhdiff, runner-up: cutpaste; best − none +0.200)") in md
     assert "do not rank" not in md
     assert md.index("# t") < md.index("## Signal check") < md.index("## Detectors trained")
 
@@ -121,7 +125,7 @@ def test_one_seed_is_unknown(tmp_path):
     assert check.loc["pixel_ap", "effect"] == pytest.approx(0.4) and check.loc["pixel_ap", "n_seeds"] == 1
     assert ("> **Warning: do not rank these.** For seg the differences between generators on I-AUROC and P-AP rest on "
             "only one seed: seed noise is unknown; run ≥ 2 seeds before ranking.") in md
-    assert "seed std n/a (1 seed) — unknown (1 seed) (best: cutpaste)" in md
+    assert "seed std n/a (1 seed) — unknown (1 seed) (best: cutpaste, runner-up: none)" in md
 
 
 def test_pooled_seed_std_by_hand(tmp_path):
@@ -164,7 +168,7 @@ def test_validation_fold_table_is_the_best_of_each_curve_and_kept_apart_from_tes
     md = (out / "results.md").read_text()
     section = md.split("## Model selection: the validation fold")[1].split("\n## ")[0]
     assert "**0.405 ± 0.007**" in section and "0.155 ± 0.007" in section  # a best on validation...
-    assert "frozen-seg: generator effect on val P-AP 0.250" in section
+    assert "frozen-seg: spread among generators that augment on val P-AP 0.250" in section
     main = md.split("## Detectors trained")[1].split("\n## ")[0]
     assert "**0.500 ± 0.000**" in main and "val P-AP" not in main  # ...b best on test, in its own table
     assert "Model selection" in (out / "results.tex").read_text()
