@@ -15,11 +15,12 @@ T = TypeVar("T")
 
 
 def _synchronize(device: str) -> None:
-    """Wait for queued CUDA work, so a step's time is its own and not the next step's."""
+    """Wait for the device's queued work (that device's, `cuda:1` included), so a step's time is its
+    own and not the next step's."""
     if str(device).startswith("cuda"):
-        import torch
+        from harness.core.device import synchronize
 
-        torch.cuda.synchronize()
+        synchronize(device)
 
 
 def timed(fn: Callable[[], T], device: str) -> tuple[T, float]:
