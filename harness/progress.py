@@ -1,0 +1,198 @@
+"""The run's one live display: every job on a bar, each running job with its own clock, notes above it.
+
+Why its own module: the grid has jobs of very different cost (a diffusion fit takes minutes, a
+copy-paste set seconds), run side by side on Ray or one after another locally, and a user must
+see, on every executor, that something is happening. So
+
+* the bar counts every job that exists: generator fits and detector cells (``fits 1/2 · cells 3/12``);
+* a refresh thread redraws it every `refresh_s` seconds, so the clock and the running jobs' own
+  clocks move while nothing finishes (a plain tqdm only redraws on ``update``);
+* notes (``fitting dhdiff …``, ``training frozen-seg …``) are printed above the bar with the run's
+  elapsed time as they happen; Ray workers send theirs through the executor
+  (`harness.executors.ray_executor`), the local executor calls `note` directly;
+* third-party log records, warnings and stray prints go above the bar (tqdm.write), never glued
+  to it.
+
+No remaining-time estimate is shown: jobs differ 100-fold in cost, and a rate taken from the
+first finished cells (cheap ones, by design) claimed 2 h 19 min where 5 min 30 s was left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Callable, Iterator, TextIO
+
+from tqdm.auto import tqdm
+from tqdm.contrib import DummyTqdmFile
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+#: the longest a running job's clock may stand still on screen
+REFRESH_S = 2.0
+
+
+def clock(seconds: float) -> str:
+    """``1:05`` / ``1:02:03``: how tqdm shows time, for the lines it does not draw."""
+    s = int(seconds)
+    h, rest = divmod(s, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+@dataclass
+class _Running:
+    label: str
+    since: float
+    note: str = ""
+
+
+class GridProgress:
+    """Counts fits and cells, shows what runs now; `write` is the only way text reaches the terminal."""
+
+    def __init__(self, n_fits: int, n_cells: int, *, enabled: bool = True, echo: Callable[[str], None] = print,
+                 refresh_s: float = REFRESH_S, stream: TextIO | None = None,
+                 now: Callable[[], float] = time.monotonic):
+        self.n_fits, self.n_cells = n_fits, n_cells
+        self.fits_done = self.cells_done = 0
+        self.enabled = enabled
+        self._echo = echo
+        self._refresh_s = refresh_s
+        self._stream = stream
+        self._now = now
+        self._t0 = now()
+        self._running: dict[str, _Running] = {}
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._bar: tqdm | None = None
+        self._thread: threading.Thread | None = None
+        self._exit = contextlib.ExitStack()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def __enter__(self) -> "GridProgress":
+        if not self.enabled:
+            return self
+        out = self._stream or sys.stderr
+        # prints from anywhere (Ray's log monitor, a plug-in) become lines above the bar
+        self._exit.enter_context(_streams_through_tqdm(out))
+        self._exit.enter_context(logging_redirect_tqdm(loggers=_loggers()))
+        self._exit.enter_context(_warnings_through_tqdm(out))
+        self._bar = tqdm(total=self.n_fits + self.n_cells, file=out, dynamic_ncols=True, mininterval=0.5,
+                         bar_format="{desc} [{elapsed}]{postfix}")
+        self._redraw()
+        self._thread = threading.Thread(target=self._tick, name="grid-progress", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        with self._lock:
+            if self._bar is not None:
+                self._redraw()
+                self._bar.close()
+                self._bar = None
+        self._exit.close()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self._refresh_s):
+            with self._lock:
+                if self._bar is not None:
+                    self._redraw()
+
+    # -- what the driver tells it ----------------------------------------------------------
+    def write(self, msg: str) -> None:
+        """A line above the bar (or through `echo` when the bar is off)."""
+        with self._lock:
+            if self._bar is not None:
+                self._bar.write(msg, file=self._bar.fp)
+                self._redraw()
+            else:
+                self._echo(msg)
+
+    def started(self, job_id: str, label: str) -> None:
+        with self._lock:
+            self._running.setdefault(job_id, _Running(label, self._now()))
+            self._redraw()
+
+    def note(self, job_id: str, msg: str) -> None:
+        """A job's note: shown at once, stamped with the run's elapsed time, and kept beside its clock."""
+        with self._lock:
+            run = self._running.get(job_id)
+            if run is not None:
+                run.note = msg
+        self.write(f"  [{clock(self._now() - self._t0)}] {msg}")
+
+    def finished(self, job_id: str, *, fit: bool) -> None:
+        """A fit or a cell ended (well or not): counted, and its clock taken off the bar."""
+        with self._lock:
+            self._running.pop(job_id, None)
+            if fit:
+                self.fits_done += 1
+            else:
+                self.cells_done += 1
+            if self._bar is not None:
+                self._bar.update(1)
+            self._redraw()
+
+    def elapsed(self) -> float:
+        return self._now() - self._t0
+
+    # -- drawing ---------------------------------------------------------------------------
+    def status(self) -> str:
+        """``fits 1/2 · cells 3/12``: what the bar's text starts with."""
+        parts = [f"fits {self.fits_done}/{self.n_fits}"] if self.n_fits else []
+        return " · ".join([*parts, f"cells {self.cells_done}/{self.n_cells}"])
+
+    def running(self) -> str:
+        """The running jobs, longest first, each with its own clock."""
+        now = self._now()
+        jobs = sorted(self._running.values(), key=lambda r: r.since)
+        shown = [f"{r.label} {clock(now - r.since)}" for r in jobs[:3]]
+        if len(jobs) > 3:
+            shown.append(f"+{len(jobs) - 3}")
+        return ", ".join(shown)
+
+    def _redraw(self) -> None:
+        if self._bar is None:
+            return
+        self._bar.set_description_str(f"grid: {self.status()}", refresh=False)
+        now_running = self.running()
+        self._bar.set_postfix_str(f"running: {now_running}" if now_running else "", refresh=False)
+        self._bar.refresh()
+
+
+def _loggers() -> list[logging.Logger]:
+    """The root logger and Ray's (which keeps its own console handler)."""
+    return [logging.getLogger(), logging.getLogger("ray")]
+
+
+@contextlib.contextmanager
+def _streams_through_tqdm(out: TextIO) -> Iterator[None]:
+    """sys.stdout/sys.stderr write through tqdm while the bar is up; the bar itself writes to `out`."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = DummyTqdmFile(saved[0]), DummyTqdmFile(saved[1])
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+@contextlib.contextmanager
+def _warnings_through_tqdm(out: TextIO) -> Iterator[None]:
+    """A warning is one line above the bar, not text glued to it."""
+    saved = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001 - stdlib signature
+        tqdm.write(f"{category.__name__}: {message}", file=out)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = saved
