@@ -148,11 +148,13 @@ def run_experiment(spec: ExperimentSpec, *, show_progress: bool = True, echo: Ca
 
         echo(f"MLflow store: {spec.mlflow_uri}")
         tracker = Tracker(spec.mlflow_uri, spec.name, run_dir / "mlartifacts", spec.description)
+        tracker.start_grid(run_dir, spec.name, spec_to_dict(spec), len(jobs))
         for job, record in unlogged:  # finished by a run whose driver died before logging them
             record.mlflow_run_id = tracker.log_cell(record, mlflow_params(spec, job, device), artifacts_of(record))
             store.save(record)
             echo(f"logged to MLflow: {job.key.describe()} (finished by an earlier run)")
         if not todo:
+            tracker.finish_grid(failed=0)
             summary.seconds = time.time() - t0
             return summary
 
@@ -204,7 +206,13 @@ def run_experiment(spec: ExperimentSpec, *, show_progress: bool = True, echo: Ca
         # jobs draw no bars of their own: the grid's display shows each running job with its clock
         # and notes, the same on every executor (a plug-in's bar would tear the grid's apart)
         env = JobEnv(run_dir, device, threads, False, lambda msg: progress.note("", msg))
+        start = getattr(executor, "start", None)
+        if start is not None:
+            echo(f"starting {executor.name} …")
+            start()
         with progress:
             executor.run(spec, todo, env, JobCallbacks(started, done, event))
+        # (interrupted, the parent stays RUNNING, and the next run's tracker marks it KILLED)
+        tracker.finish_grid(failed=len(summary.failed))
     summary.seconds = time.time() - t0
     return summary

@@ -71,15 +71,19 @@ class GridProgress:
         self._bar: tqdm | None = None
         self._thread: threading.Thread | None = None
         self._exit = contextlib.ExitStack()
+        self._lines: TextIO = sys.stdout
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> "GridProgress":
+        self._t0 = self._now()  # notes are stamped with the clock the bar shows
         if not self.enabled:
             return self
         out = self._stream or sys.stderr
-        # prints from anywhere (Ray's log monitor, a plug-in) become lines above the bar
-        self._exit.enter_context(_streams_through_tqdm(out))
+        self._lines = self._stream or sys.stdout  # lines stay on stdout (`bench run > log` keeps them)
+        # console log handlers are found by their stream, so before the streams are swapped
         self._exit.enter_context(logging_redirect_tqdm(loggers=_loggers()))
+        # prints from anywhere (Ray's log monitor, a plug-in) become lines above the bar
+        self._exit.enter_context(_streams_through_tqdm())
         self._exit.enter_context(_warnings_through_tqdm(out))
         self._bar = tqdm(total=self.n_fits + self.n_cells, file=out, dynamic_ncols=True, mininterval=0.5,
                          bar_format="{desc} [{elapsed}]{postfix}")
@@ -110,7 +114,7 @@ class GridProgress:
         """A line above the bar (or through `echo` when the bar is off)."""
         with self._lock:
             if self._bar is not None:
-                self._bar.write(msg, file=self._bar.fp)
+                self._bar.write(msg, file=self._lines)
                 self._redraw()
             else:
                 self._echo(msg)
@@ -173,8 +177,8 @@ def _loggers() -> list[logging.Logger]:
 
 
 @contextlib.contextmanager
-def _streams_through_tqdm(out: TextIO) -> Iterator[None]:
-    """sys.stdout/sys.stderr write through tqdm while the bar is up; the bar itself writes to `out`."""
+def _streams_through_tqdm() -> Iterator[None]:
+    """sys.stdout/sys.stderr write through tqdm while the bar is up (the bar keeps the real stream)."""
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = DummyTqdmFile(saved[0]), DummyTqdmFile(saved[1])
     try:

@@ -184,9 +184,12 @@ class RayExecutor:
         if ray.is_initialized():
             return ray
         if self.address is None:
-            # a local instance: Ray's default (token auth on), said explicitly so that Ray does not
-            # print a WARNING about its default across the progress bar
-            os.environ.setdefault("RAY_AUTH_MODE", "token")
+            # a local instance: Ray warns that it kept its own default (token auth on), a line a user
+            # cannot act on. Setting RAY_AUTH_MODE here instead is too late: Ray read its config at
+            # import, and its GCS then rejects the driver ("Authentication token is missing")
+            import logging
+
+            logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True,
                                   "logging_level": "WARNING", "configure_logging": True}
         if self.address is None:
@@ -212,6 +215,10 @@ class RayExecutor:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ExecutorError(f"Ray did not start ({first}); run again, or use --executor local") from None
         return ray
+
+    def start(self) -> None:
+        """Start (or join) Ray now, before the grid's display: a start takes 10-60 s on a busy box."""
+        self._init()
 
     def run(self, spec: "ExperimentSpec", jobs: list[DetectJob], env: JobEnv, callbacks: JobCallbacks) -> None:
         ray = self._init()
