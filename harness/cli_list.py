@@ -9,12 +9,13 @@ executed. `bench list NAME` does import that one plug-in: its params are a pydan
 from __future__ import annotations
 
 import ast
-import difflib
 import json
 import importlib.util
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any, Iterable
+from typing import Any
+
+from harness.suggest import did_you_mean
 
 #: entry-point group per kind, as in pyproject.toml
 GROUPS = {"generators": "bench.generators", "detectors": "bench.detectors", "datasets": "bench.datasets"}
@@ -98,12 +99,6 @@ def list_kind(kind: str) -> list[Listed]:
 def all_names() -> dict[str, list[str]]:
     """Kind → plug-in names (entry points only: nothing imported)."""
     return {kind: sorted({ep.name for ep in entry_points(group=group)}) for kind, group in GROUPS.items()}
-
-
-def did_you_mean(word: str, choices: Iterable[str], n: int = 3) -> str:
-    """`` (did you mean 'x'?)`` for the closest choices, or ""."""
-    close = difflib.get_close_matches(word, list(choices), n=n, cutoff=0.6)
-    return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
 
 
 def _show(value: Any) -> str:
