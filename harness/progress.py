@@ -10,8 +10,8 @@ see, on every executor, that something is happening. So
 * notes (``fitting dhdiff …``, ``training frozen-seg …``) are printed above the bar with the run's
   elapsed time as they happen; Ray workers send theirs through the executor
   (`harness.executors.ray_executor`), the local executor calls `note` directly;
-* third-party log records, warnings and stray prints go above the bar (tqdm.write), never glued
-  to it.
+* third-party log records, warnings and stray prints go above the bar as whole lines, never
+  glued to it.
 
 No remaining-time estimate is shown: jobs differ 100-fold in cost, and a rate taken from the
 first finished cells (cheap ones, by design) claimed 2 h 19 min where 5 min 30 s was left.
@@ -29,8 +29,6 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, TextIO
 
 from tqdm.auto import tqdm
-from tqdm.contrib import DummyTqdmFile
-from tqdm.contrib.logging import logging_redirect_tqdm
 
 #: the longest a running job's clock may stand still on screen
 REFRESH_S = 2.0
@@ -81,10 +79,10 @@ class GridProgress:
         out = self._stream or sys.stderr
         self._lines = self._stream or sys.stdout  # lines stay on stdout (`bench run > log` keeps them)
         # console log handlers are found by their stream, so before the streams are swapped
-        self._exit.enter_context(logging_redirect_tqdm(loggers=_loggers()))
+        self._exit.enter_context(_logging_above(self))
         # prints from anywhere (Ray's log monitor, a plug-in) become lines above the bar
-        self._exit.enter_context(_streams_through_tqdm())
-        self._exit.enter_context(_warnings_through_tqdm(out))
+        self._exit.enter_context(_streams_above(self))
+        self._exit.enter_context(_warnings_above(self))
         self._bar = tqdm(total=self.n_fits + self.n_cells, file=out, dynamic_ncols=True, mininterval=0.5,
                          bar_format="{desc} [{elapsed}]{postfix}")
         self._redraw()
@@ -114,7 +112,11 @@ class GridProgress:
         """A line above the bar (or through `echo` when the bar is off)."""
         with self._lock:
             if self._bar is not None:
-                self._bar.write(msg, file=self._lines)
+                # not tqdm.write: it clears only bars it finds on sys.stdout/sys.stderr, which are
+                # ours while the bar is up, so the line would land glued to the bar's text
+                self._bar.clear()
+                self._lines.write(msg + "\n")
+                self._lines.flush()
                 self._redraw()
             else:
                 self._echo(msg)
@@ -176,24 +178,83 @@ def _loggers() -> list[logging.Logger]:
     return [logging.getLogger(), logging.getLogger("ray")]
 
 
+class _AboveBarHandler(logging.Handler):
+    """A console handler's records, formatted as it would, written as lines above the bar."""
+
+    def __init__(self, progress: GridProgress, like: logging.Handler):
+        super().__init__(like.level)
+        self.progress = progress
+        self.setFormatter(like.formatter)
+        self.filters = list(like.filters)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.progress.write(self.format(record))
+        except Exception:  # noqa: BLE001 - logging must never raise into the run
+            self.handleError(record)
+
+
 @contextlib.contextmanager
-def _streams_through_tqdm() -> Iterator[None]:
-    """sys.stdout/sys.stderr write through tqdm while the bar is up (the bar keeps the real stream)."""
-    saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = DummyTqdmFile(saved[0]), DummyTqdmFile(saved[1])
+def _logging_above(progress: GridProgress) -> Iterator[None]:
+    """Console handlers (stdout/stderr) of the root and Ray loggers swapped for `_AboveBarHandler`."""
+    swapped: list[tuple[logging.Logger, logging.Handler, logging.Handler]] = []
+    for logger in _loggers():
+        for h in list(logger.handlers):
+            if isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) in (sys.stdout, sys.stderr):
+                above = _AboveBarHandler(progress, h)
+                logger.removeHandler(h)
+                logger.addHandler(above)
+                swapped.append((logger, h, above))
     try:
         yield
     finally:
+        for logger, h, above in swapped:
+            logger.removeHandler(above)
+            logger.addHandler(h)
+
+
+class _AboveBarStream:
+    """sys.stdout / sys.stderr while the bar is up: whole lines go above it, the rest is delegated."""
+
+    def __init__(self, progress: GridProgress, real: TextIO):
+        self._progress, self._real, self._buf = progress, real, ""
+
+    def write(self, text: str) -> int:
+        self._buf += text
+        *lines, self._buf = self._buf.split("\n")
+        for line in lines:
+            line = line.rsplit("\r", 1)[-1]  # a library's own "\r" redraws: keep what it last drew
+            if line.strip():
+                self._progress.write(line)
+        return len(text)
+
+    def flush(self) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> object:  # fileno, isatty, encoding, ...
+        return getattr(self._real, name)
+
+
+@contextlib.contextmanager
+def _streams_above(progress: GridProgress) -> Iterator[None]:
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _AboveBarStream(progress, saved[0]), _AboveBarStream(progress, saved[1])
+    try:
+        yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            if isinstance(stream, _AboveBarStream) and stream._buf.strip():
+                progress.write(stream._buf)
         sys.stdout, sys.stderr = saved
 
 
 @contextlib.contextmanager
-def _warnings_through_tqdm(out: TextIO) -> Iterator[None]:
+def _warnings_above(progress: GridProgress) -> Iterator[None]:
     """A warning is one line above the bar, not text glued to it."""
     saved = warnings.showwarning
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001 - stdlib signature
-        tqdm.write(f"{category.__name__}: {message}", file=out)
+        progress.write(f"{category.__name__}: {message}")
 
     warnings.showwarning = show
     try:

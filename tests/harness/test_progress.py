@@ -4,6 +4,7 @@ nothing else (warnings, log records) tears the bar apart."""
 from __future__ import annotations
 
 import io
+import re
 import time
 import warnings
 from pathlib import Path
@@ -77,7 +78,7 @@ def test_a_note_inside_a_ray_worker_reaches_the_driver_while_the_job_runs(tmp_pa
         ray.shutdown()
 
 
-def test_the_clock_moves_while_nothing_finishes_and_warnings_go_above_the_bar():
+def test_the_clock_moves_while_nothing_finishes_and_other_output_goes_above_the_bar():
     out = io.StringIO()
     t = [0.0]
     with GridProgress(1, 2, stream=out, refresh_s=0.02, now=lambda: t[0]) as progress:
@@ -86,11 +87,33 @@ def test_the_clock_moves_while_nothing_finishes_and_warnings_go_above_the_bar():
         time.sleep(0.2)  # the refresh thread redraws with no event at all
         assert "running: fit dhdiff s0 1:15" in out.getvalue()
         warnings.warn("a third-party deprecation", UserWarning, stacklevel=1)
+        print("a plug-in's stray print")  # noqa: T201 - what a plug-in might do
         progress.note("g", "sampling 48 pairs from dhdiff")
         progress.finished("g", fit=True)
-    lines = out.getvalue().replace("\r", "\n").splitlines()
-    # each of them a line of its own, never glued to the bar's text
-    for text in ("UserWarning: a third-party deprecation", "  [1:15] sampling 48 pairs from dhdiff"):
-        (line,) = [ln for ln in lines if text in ln]
-        assert "grid:" not in line
+    raw = out.getvalue()
+    # each a whole line, written only after the bar's line was cleared: never glued to its text
+    for text in ("UserWarning: a third-party deprecation", "a plug-in's stray print",
+                 "  [1:15] sampling 48 pairs from dhdiff"):
+        assert re.search(r"\r +\r" + re.escape(text) + "\n", raw), (text, raw)
     assert progress.status() == "fits 1/1 · cells 0/2"
+
+
+def test_on_the_real_streams_lines_are_written_only_after_the_bar_is_cleared():
+    """As in a terminal: the bar on stderr, lines on stdout, both to one place (here a pipe)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import time, logging, warnings\n"
+            "from harness.progress import GridProgress\n"
+            "logging.basicConfig()\n"
+            "with GridProgress(1, 1, refresh_s=0.02) as p:\n"
+            "    p.started('g', 'fit x'); time.sleep(0.1)\n"
+            "    p.note('g', 'a note'); print('a print'); logging.getLogger('ray').warning('a log record')\n"
+            "    warnings.warn('a warning'); time.sleep(0.1)\n")
+    root = Path(__file__).resolve().parents[2]
+    raw = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         env={**os.environ, "PYTHONPATH": str(root)}, check=True, timeout=60).stdout.decode()
+    assert "grid: fits 0/1" in raw
+    for text in ("  [0:00] a note", "a print", "WARNING:ray:a log record", "UserWarning: a warning"):
+        assert re.search(r"\r +\r" + re.escape(text) + "\n", raw), (text, raw)
