@@ -28,7 +28,7 @@ from harness.jobs import DetectJob, DetectResult, GenerateJob, JobEnv, JobFailed
 from harness.fsio import record_failure, require_writable
 from harness.lock import run_lock
 from harness.names import cell_name
-from harness.progress import GridProgress
+from harness.progress import GridProgress, phase
 
 if TYPE_CHECKING:
     from harness.executors import Executor
@@ -126,8 +126,9 @@ def run_experiment(spec: ExperimentSpec, *, show_progress: bool = True, echo: Ca
     t0 = time.time()
     executor = executor or make_executor("local")
     device = spec.resolved_device()  # decided once, for every job; a missing GPU fails before any file
-    echo(f"checking data: {', '.join(d.root and str(d.root) or d.name for d in spec.datasets)} …")
-    slices = load_tables(spec)  # validates all data before anything is written
+    with phase(f"checking data: {', '.join(d.root and str(d.root) or d.name for d in spec.datasets)}",
+               enabled=show_progress, echo=echo):
+        slices = load_tables(spec)  # validates all data before anything is written
     jobs = plan(spec, slices)
     run_dir = spec.run_dir
     store = CellStore(run_dir)
@@ -146,9 +147,9 @@ def run_experiment(spec: ExperimentSpec, *, show_progress: bool = True, echo: Ca
             write_split(data.split, run_dir / data.split_file)
         from harness.tracking import Tracker
 
-        echo(f"MLflow store: {spec.mlflow_uri}")
-        tracker = Tracker(spec.mlflow_uri, spec.name, run_dir / "mlartifacts", spec.description)
-        tracker.start_grid(run_dir, spec.name, spec_to_dict(spec), len(jobs))
+        with phase(f"MLflow store: {spec.mlflow_uri}", enabled=show_progress, echo=echo):
+            tracker = Tracker(spec.mlflow_uri, spec.name, run_dir / "mlartifacts", spec.description)
+            tracker.start_grid(run_dir, spec.name, spec_to_dict(spec), len(jobs))
         for job, record in unlogged:  # finished by a run whose driver died before logging them
             record.mlflow_run_id = tracker.log_cell(record, mlflow_params(spec, job, device), artifacts_of(record))
             store.save(record)
@@ -208,8 +209,8 @@ def run_experiment(spec: ExperimentSpec, *, show_progress: bool = True, echo: Ca
         env = JobEnv(run_dir, device, threads, False, lambda msg: progress.note("", msg))
         start = getattr(executor, "start", None)
         if start is not None:
-            echo(f"starting {executor.name} …")
-            start()
+            with phase(f"starting {executor.name}", enabled=show_progress, echo=echo):
+                start()
         with progress:
             executor.run(spec, todo, env, JobCallbacks(started, done, event))
         # (interrupted, the parent stays RUNNING, and the next run's tracker marks it KILLED)

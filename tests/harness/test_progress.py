@@ -117,3 +117,16 @@ def test_on_the_real_streams_lines_are_written_only_after_the_bar_is_cleared():
     assert "grid: fits 0/1" in raw
     for text in ("  [0:00] a note", "a print", "WARNING:ray:a log record", "UserWarning: a warning"):
         assert re.search(r"\r +\r" + re.escape(text) + "\n", raw), (text, raw)
+
+
+def test_a_step_before_the_grid_shows_a_moving_clock():
+    from harness.progress import phase
+
+    out = io.StringIO()
+    with phase("checking data: builtin", stream=out, refresh_s=0.02):
+        time.sleep(1.1)
+    assert "checking data: builtin [00:00]" in out.getvalue() and "checking data: builtin [00:01]" in out.getvalue()
+    said: list[str] = []
+    with phase("checking data: builtin", enabled=False, echo=said.append):
+        pass
+    assert said == ["checking data: builtin …"]
