@@ -76,19 +76,36 @@ def _enter(env: JobEnv, cwd: str) -> None:
     apply_threads(env.threads)
 
 
+class NoteBox:
+    """A Ray actor holding the notes workers send, in the order each sent them, until the driver
+    takes them all (`RayExecutor.run` does every `POLL_S`). Not ray.util.queue.Queue: its put
+    waits for the actor (ray.get), and a task blocked in ray.get lends its CPU to another task,
+    so on 2 cores a third job started beside the two running ones."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str, str]] = []
+
+    def put(self, item: tuple[str, str, str]) -> None:
+        self.items.append(item)
+
+    def take(self) -> list[tuple[str, str, str]]:
+        items, self.items = self.items, []
+        return items
+
+
 @dataclass(frozen=True)
 class Relay:
-    """A worker's line to the driver's display: (job id, kind, text) put on a Ray queue that the
-    driver drains while it waits (`RayExecutor.run`), so notes show as they happen, not at the end."""
+    """A worker's line to the driver's display: (job id, kind, text) sent to the `NoteBox` without
+    waiting (an actor runs one caller's calls in order), so notes show as they happen."""
 
-    queue: Any  # ray.util.queue.Queue, or None: nobody listens
+    box: Any  # a NoteBox actor handle, or None: nobody listens
     job_id: str
 
     def __call__(self, kind: str, text: str = "") -> None:
-        if self.queue is None:
+        if self.box is None:
             return
         try:
-            self.queue.put_nowait((self.job_id, kind, text))
+            self.box.put.remote((self.job_id, kind, text))
         except Exception:  # noqa: BLE001 - a lost note must never fail the job
             pass
 
@@ -230,9 +247,7 @@ class RayExecutor:
         cwd = os.getcwd()
         worker_env = JobEnv(env.run_dir, env.device, env.threads, show_progress=False)  # no bars from workers
         spec_ref = ray.put(spec)
-        from ray.util.queue import Queue
-
-        events = Queue(actor_options={"num_cpus": 0})  # takes no core from the jobs
+        events = ray.remote(NoteBox).options(num_cpus=0).remote()  # takes no core from the jobs
         generated: dict[str, Any] = {}
         fits: dict[Any, GenerateJob] = {}
         running: dict[Any, DetectJob] = {}
@@ -269,15 +284,14 @@ class RayExecutor:
         finally:
             for ref in [*pending, *generated.values()]:  # Ctrl-C / driver error: nothing computes for no one
                 ray.cancel(ref, force=True)
-            events.shutdown()
+            ray.kill(events)
 
 
 def _drain(events: Any, by_id: dict[str, DetectJob | GenerateJob], callbacks: JobCallbacks) -> None:
     """Hand the notes workers sent since the last look to the driver, in the order they were sent."""
-    n = events.qsize()
-    if not n:
-        return
-    for job_id, kind, text in events.get_nowait_batch(n):
+    import ray
+
+    for job_id, kind, text in ray.get(events.take.remote()):
         job = by_id.get(job_id)
         if job is None:
             continue
