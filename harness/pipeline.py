@@ -127,7 +127,7 @@ def run_experiment(spec: ExperimentSpec, *, show_progress: bool = True, echo: Ca
     executor = executor or make_executor("local")
     device = spec.resolved_device()  # decided once, for every job; a missing GPU fails before any file
     with phase(f"checking data: {', '.join(d.root and str(d.root) or d.name for d in spec.datasets)}",
-               enabled=show_progress, echo=echo):
+               enabled=show_progress):
         slices = load_tables(spec)  # validates all data before anything is written
     jobs = plan(spec, slices)
     run_dir = spec.run_dir
@@ -147,7 +147,7 @@ def run_experiment(spec: ExperimentSpec, *, show_progress: bool = True, echo: Ca
             write_split(data.split, run_dir / data.split_file)
         from harness.tracking import Tracker
 
-        with phase(f"MLflow store: {spec.mlflow_uri}", enabled=show_progress, echo=echo):
+        with phase(f"MLflow store: {spec.mlflow_uri}", enabled=show_progress):
             tracker = Tracker(spec.mlflow_uri, spec.name, run_dir / "mlartifacts", spec.description)
             tracker.start_grid(run_dir, spec.name, spec_to_dict(spec), len(jobs))
         for job, record in unlogged:  # finished by a run whose driver died before logging them
@@ -181,7 +181,9 @@ def run_experiment(spec: ExperimentSpec, *, show_progress: bool = True, echo: Ca
                     say(f"fit: {job.describe()}")
                 elif kind == "end":
                     progress.finished(job.id, fit=True)
-                    say(f"  ✗ fit failed: {text}" if text else f"  ✓ fit {job.generator.key} s{job.data.seed} done")
+                    # "✓"/"✗" lines are cells (what a user counts); a fit's end is a plain note
+                    name = f"fit {job.generator.key} s{job.data.seed}"
+                    say(f"  · {name} failed: {text}" if text else f"  · {name} done")
 
         def done(job: DetectJob, result: DetectResult | JobFailed) -> None:
             if job.id not in announced:  # e.g. a cell whose fit failed never started
@@ -209,7 +211,7 @@ def run_experiment(spec: ExperimentSpec, *, show_progress: bool = True, echo: Ca
         env = JobEnv(run_dir, device, threads, False, lambda msg: progress.note("", msg))
         start = getattr(executor, "start", None)
         if start is not None:
-            with phase(f"starting {executor.name}", enabled=show_progress, echo=echo):
+            with phase(f"starting {executor.name}", enabled=show_progress):
                 start()
         with progress:
             executor.run(spec, todo, env, JobCallbacks(started, done, event))

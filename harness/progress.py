@@ -174,12 +174,11 @@ class GridProgress:
 
 
 @contextlib.contextmanager
-def phase(label: str, *, enabled: bool = True, echo: Callable[[str], None] = print,
-          refresh_s: float = REFRESH_S, stream: TextIO | None = None) -> Iterator[None]:
+def phase(label: str, *, enabled: bool = True, refresh_s: float = REFRESH_S,
+          stream: TextIO | None = None) -> Iterator[None]:
     """A step before the grid's bar (checking every data file, opening the MLflow store: 5-15 s on
     a busy box) shown as ``label [00:07]`` with a moving clock, left on screen when done."""
-    if not enabled:
-        echo(f"{label} …")
+    if not enabled:  # no live display: a log gets no line per step (a resumed run says only that)
         yield
         return
     bar = tqdm(total=None, file=stream or sys.stderr, bar_format="{desc} [{elapsed}]", desc=label,
