@@ -169,6 +169,15 @@ class Tracker:
         """The grid's parent run, RUNNING until `finish_grid`: found again by its run folder on a
         re-run (so resumed cells and new ones sit under one parent), else made, with the spec as
         ``spec.json`` and its few headline inputs as params."""
+        try:
+            return self._start_grid(run_dir, name, spec, n_cells)
+        except Exception as exc:  # noqa: BLE001 - see __init__: a full or read-only disk is one line
+            err = translate(exc, self.artifact_root.parent, "the MLflow parent run of the grid")
+            if err is exc:
+                raise
+            raise err from None
+
+    def _start_grid(self, run_dir: Path, name: str, spec: dict[str, Any], n_cells: int) -> str:
         from mlflow.entities import Param
 
         grid = str(run_dir.resolve())
