@@ -88,25 +88,37 @@ def run(spec: Path, overrides: tuple[str, ...], progress: bool, threads: str | N
             raise
         _fail(translate(exc, Path(exc.filename).parent if exc.filename else Path.cwd(), "the run's outputs"))
         return
-    click.echo(f"{summary.finished} cells run, {summary.resumed} resumed, {len(summary.failed)} failed "
-               f"in {summary.seconds:.0f} s")
-    click.echo(f"browse the runs: mlflow ui --backend-store-uri {exp.mlflow_uri}")
+    from harness.cli_summary import run_summary
+
+    paths = None
     try:
         paths = _report(exp.run_dir, exp.report_dir, exp)
-        click.echo("report: " + ", ".join(str(p) for p in paths))
-        from harness.verdict import run_verdict
-
-        for line in run_verdict(exp.run_dir, [g.key for g in exp.generators], [d.key for d in exp.detectors]):
-            click.echo(f"verdict: {line}")
+        _attach_report(exp, paths)
     except FileNotFoundError as exc:
         click.echo(f"no report: {exc}", err=True)
     except OSError as exc:  # a full or read-only report folder: one line, the run's results are kept
         _fail(translate(exc, exp.report_dir, "the report"))
+    for line in run_summary(summary, exp, paths):
+        click.echo(line)
+    from harness.verdict import run_verdict
+
+    for line in run_verdict(exp.run_dir, [g.key for g in exp.generators], [d.key for d in exp.detectors]):
+        click.echo(f"verdict: {line}")  # the run's last word: what its numbers support
     if summary.failed:
         click.echo("failed cells (details in " + str(exp.run_dir / "cells" / "failed") + "):", err=True)
         for line in summary.failed:
             click.echo(f"  {line}", err=True)
         sys.exit(1)
+
+
+def _attach_report(exp, paths: list[Path]) -> None:
+    """The report on the grid's MLflow parent run; a tracking store that fails here costs a warning."""
+    from harness.tracking import attach_report
+
+    try:
+        attach_report(exp.mlflow_uri, exp.name, exp.run_dir, paths)
+    except Exception as exc:  # noqa: BLE001 - the report is on disk either way
+        click.echo(f"warning: report not attached to MLflow ({exc})", err=True)
 
 
 def _report(run_dir: Path, out_dir: Path, exp=None) -> list[Path]:
@@ -166,25 +178,33 @@ def quality(run_dir: Path, device: str) -> None:
 
 
 @main.command(name="list")
-def list_plugins() -> None:
-    """Registered generators, detectors, datasets, and the metrics reported."""
-    from harness.core.registry import DATASETS, DETECTORS, GENERATORS
+@click.argument("plugin", required=False)
+def list_plugins(plugin: str | None) -> None:
+    """Registered generators, detectors, datasets and the metrics; with PLUGIN, its params per profile."""
+    from harness.cli_list import describe_plugin, list_kind
+
+    if plugin is not None:
+        try:
+            lines = describe_plugin(plugin)
+        except USER_ERRORS as exc:
+            _fail(exc)
+            return
+        for line in lines:
+            click.echo(line)
+        return
+    for title in ("generators", "detectors", "datasets"):
+        click.echo(f"{title}:")
+        for e in list_kind(title):
+            extra = "".join(f" [{f}]" for f in e.flags)
+            click.echo(f"  {e.name:<18} {e.summary}{extra}")
     from harness.report import METRIC_NAMES, QUALITY_NAMES
 
-    for title, reg in (("generators", GENERATORS), ("detectors", DETECTORS), ("datasets", DATASETS)):
-        click.echo(f"{title}:")
-        for e in reg.entries():
-            extra = ""
-            if title == "detectors" and not getattr(e.obj, "uses_anomalies", True):
-                extra = " [one-class]"
-            if title == "generators" and getattr(e.obj, "needs_real_anomalies", False):
-                extra = " [needs real anomalies]"
-            click.echo(f"  {e.name:<18} {e.summary}{extra}")
     click.echo("metrics:")
     for key, label in {**METRIC_NAMES}.items():
         click.echo(f"  {key:<18} {label} (detection)")
     for key, label in QUALITY_NAMES.items():
         click.echo(f"  {key:<18} {label} (generation quality)")
+    click.echo("a plug-in's params: bench list NAME")
 
 
 @main.group()

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from harness.suggest import did_you_mean
 from harness.core.plugin import ParamError
 from harness.core.registry import DATASETS, DETECTORS, GENERATORS, UnknownNameError
 
@@ -310,7 +311,8 @@ def validate_spec(data: dict[str, Any], source: str = "<spec>") -> ExperimentSpe
         loc = _loc(err["loc"])
         if err["type"] == "extra_forbidden":
             allowed = _allowed_keys(err["loc"][:-1])
-            msg = f"unknown key '{err['loc'][-1]}'" + (f"; allowed: {', '.join(allowed)}" if allowed else "")
+            msg = (f"unknown key '{err['loc'][-1]}'{did_you_mean(err['loc'][-1], allowed)}"
+                   + (f"; allowed: {', '.join(allowed)}" if allowed else ""))
             loc = _loc(err["loc"][:-1])
         else:
             msg = err["msg"]
@@ -381,8 +383,9 @@ def _check_params(cls: Any, params: dict[str, Any], profile: str, where: str) ->
         valid = set(fields) | {f.alias for f in fields.values() if f.alias}
         unknown = sorted(k for k in params if k not in valid)
         if unknown:
-            raise SpecError(f"{where}: {cls.name or cls.__name__}: param {', '.join(repr(k) for k in unknown)} is unknown; "
-                            f"valid params: {', '.join(sorted(fields)) or 'none'}")
+            hint = did_you_mean(unknown[0], valid) if len(unknown) == 1 else ""
+            raise SpecError(f"{where}: {cls.name or cls.__name__}: param {', '.join(repr(k) for k in unknown)} is "
+                            f"unknown{hint}; valid params: {', '.join(sorted(fields)) or 'none'}")
     try:
         cls.resolve_params(params, profile)
     except ParamError as exc:

@@ -166,8 +166,37 @@ def model_needs(spec) -> list[Need]:
     return _merge(needs)
 
 
+def downloads(need: Need) -> bool:
+    """A missing file its loader fetches on first use: fine with internet, a block without."""
+    return "downloads on first use" in need.status
+
+
+def verdict(needs: list[Need], metrics_ok: bool, *, offline: bool) -> tuple[str, bool]:
+    """The doctor's last line and whether the run can start. Blocked: a file no loader can fetch
+    (a dataset, a local folder, an incomplete checkpoint), or, `offline`, one that downloads.
+    Missing metric weights do not block: those metrics read n/a, and the line says so."""
+    blocking = [n for n in needs if not n.ok and (offline or not downloads(n))]
+    fetched = [n for n in needs if not n.ok and downloads(n) and not offline]
+    if blocking:
+        names = "; ".join(f"{n.what}: {n.status}" for n in blocking)
+        return f"verdict: BLOCKED — {len(blocking)} missing: {names}", False
+    parts = ["verdict: READY"]
+    if fetched:
+        parts.append(f"downloads {len(fetched)} file(s) on first use (needs internet; --offline to count them as "
+                     f"missing): {', '.join(n.what for n in fetched)}")
+    if not metrics_ok:
+        parts.append("some generation-quality metrics will read n/a (their weights are missing; see above)")
+    return " — ".join(parts), True
+
+
 def models_report(spec_path: Path) -> tuple[str, bool]:
     """The model/dataset section of the doctor's text and whether everything is there."""
+    text, needs = models_section(spec_path)
+    return text, all(n.ok for n in needs)
+
+
+def models_section(spec_path: Path) -> tuple[str, list[Need]]:
+    """The model/dataset section of the doctor's text and what it found."""
     from tabulate import tabulate
 
     from harness.config import load_spec
@@ -178,25 +207,34 @@ def models_report(spec_path: Path) -> tuple[str, bool]:
     text = (f"Models, backbones and data for spec {spec_path} (profile {spec.profile})\n"
             + tabulate(rows, headers=["file", "needed by", "status", "path / looked in", "how to get it"],
                        tablefmt="simple", maxcolwidths=[None, 30, None, 50, 70]))
-    return text, all(n.ok for n in needs)
+    return text, needs
 
 
 @click.command("doctor")
 @click.argument("spec", required=False, type=click.Path(path_type=Path))
 @click.option("--verify", is_flag=True, help="Also check the sha256 of every metric weight file found.")
-def doctor_command(spec: Path | None, verify: bool) -> None:
+@click.option("--offline", is_flag=True, help="This machine has no internet: a file that would download counts as missing.")
+def doctor_command(spec: Path | None, verify: bool, offline: bool) -> None:
     """List every file the run of SPEC needs (SD checkpoints, detector backbones, datasets, metric
-    weights), where each is looked for, whether it is there and how to get it offline."""
+    weights), where each is looked for, whether it is there and how to get it offline; end with a
+    verdict, READY (exit 0) or BLOCKED (exit 1: the run could not start or would fail)."""
     from harness.cli_weights import doctor_report
     from harness.config import SpecError
     from harness.core.plugin import ParamError
     from harness.core.registry import UnknownNameError
 
+    needs: list[Need] = []
     if spec is not None:
         try:
-            text, _ = models_report(spec)
+            text, needs = models_section(spec)
         except (SpecError, ParamError, UnknownNameError) as exc:
-            raise click.ClickException(str(exc)) from None
+            click.echo(f"error: {exc}", err=True)
+            click.echo("verdict: BLOCKED — the spec does not load (see the error above)")
+            raise SystemExit(1) from None
         click.echo(text + "\n")
-    text, _ = doctor_report(spec, verify=verify)
+    text, metrics_ok = doctor_report(spec, verify=verify)
     click.echo(text)
+    line, ready = verdict(needs, metrics_ok, offline=offline)
+    click.echo("\n" + line)
+    if not ready:
+        raise SystemExit(1)

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from harness.augmented import AugmentedSet, by_defect_type, folder_name, in_turn, load_augmented, write_augmented
-from harness.cells import ONE_CLASS, CellKey, CellRecord, CellStore
+from harness.cells import CellKey, CellRecord, CellStore
 from harness.config import DatasetSpec, ExperimentSpec, PluginSpec
 from harness.cost import generator_cost, timed
 from harness.core.detector import Detector, TrainSet
@@ -276,11 +276,10 @@ def run_detector(spec: ExperimentSpec, det_spec: PluginSpec, train: TrainSet, te
 
 
 def mlflow_params(spec: ExperimentSpec, job: DetectJob, device: str) -> dict[str, Any]:
-    """The params an MLflow run of the cell records."""
-    return {"generator": (job.generator.model_dump() if job.generator else {"name": ONE_CLASS}),
-            "detector": job.detector.model_dump(), "dataset": job.data.dataset.model_dump(mode="json"),
-            "category": job.data.category, "image_size": spec.image_size, "profile": spec.profile, "device": device,
-            "split.generator_fraction": spec.split.generator_fraction}
+    """The params an MLflow run of the cell records: its inputs, resolved (`harness.mlflow_params`)."""
+    from harness.mlflow_params import cell_params
+
+    return cell_params(spec, job, device)
 
 
 def artifacts_of(record: CellRecord) -> list[Path]:

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from harness.cells import ONE_CLASS, CellKey, CellRecord, CellStore, write_json_atomic
 from harness.config import DatasetSpec, ExperimentSpec, PluginSpec, fingerprint, spec_to_dict
@@ -24,10 +23,12 @@ from harness.core.registry import DATASETS, DETECTORS
 from harness.data.split import few_shot_split, write_split
 from harness.data.fingerprint import verify_table
 from harness.data.table import DatasetError
-from harness.executors.base import JobCallbacks, failure, make_executor
+from harness.executors.base import JobCallbacks, failure, first_line, make_executor
 from harness.jobs import DetectJob, DetectResult, GenerateJob, JobEnv, JobFailed, SeedSplit, artifacts_of, mlflow_params
 from harness.fsio import record_failure, require_writable
 from harness.lock import run_lock
+from harness.names import cell_name
+from harness.progress import GridProgress, phase
 
 if TYPE_CHECKING:
     from harness.executors import Executor
@@ -125,7 +126,9 @@ def run_experiment(spec: ExperimentSpec, *, show_progress: bool = True, echo: Ca
     t0 = time.time()
     executor = executor or make_executor("local")
     device = spec.resolved_device()  # decided once, for every job; a missing GPU fails before any file
-    slices = load_tables(spec)  # validates all data before anything is written
+    with phase(f"checking data: {', '.join(d.root and str(d.root) or d.name for d in spec.datasets)}",
+               enabled=show_progress):
+        slices = load_tables(spec)  # validates all data before anything is written
     jobs = plan(spec, slices)
     run_dir = spec.run_dir
     store = CellStore(run_dir)
@@ -144,31 +147,46 @@ def run_experiment(spec: ExperimentSpec, *, show_progress: bool = True, echo: Ca
             write_split(data.split, run_dir / data.split_file)
         from harness.tracking import Tracker
 
-        tracker = Tracker(spec.mlflow_uri, spec.name, run_dir / "mlartifacts", spec.description)
+        with phase(f"MLflow store: {spec.mlflow_uri}", enabled=show_progress):
+            tracker = Tracker(spec.mlflow_uri, spec.name, run_dir / "mlartifacts", spec.description)
+            tracker.start_grid(run_dir, spec.name, spec_to_dict(spec), len(jobs))
         for job, record in unlogged:  # finished by a run whose driver died before logging them
             record.mlflow_run_id = tracker.log_cell(record, mlflow_params(spec, job, device), artifacts_of(record))
             store.save(record)
             echo(f"logged to MLflow: {job.key.describe()} (finished by an earlier run)")
         if not todo:
+            tracker.finish_grid(failed=0)
             summary.seconds = time.time() - t0
             return summary
 
-        bar = tqdm(total=len(todo), desc="grid", unit="cell", disable=not show_progress, dynamic_ncols=True)
-        say = bar.write if show_progress else echo
-
-        def note(msg: str) -> None:
-            bar.set_postfix_str(msg[:60])
-            say(f"  · {msg}")
-
+        fit_jobs = {j.needs.id: j.needs for j in todo if j.needs is not None}
+        progress = GridProgress(len(fit_jobs), len(todo), enabled=show_progress, echo=echo)
+        say = progress.write
         position = {j.id: k for k, j in enumerate(todo, 1)}
         announced: set[str] = set()
 
         def started(job: DetectJob) -> None:
+            if job.id in announced:  # a Ray task retried after its worker died
+                return
             announced.add(job.id)
+            progress.started(job.id, cell_name(job.key))
             say(f"[{position[job.id]}/{len(todo)}] {job.key.describe()}")
 
+        def event(job: DetectJob | GenerateJob, kind: str, text: str) -> None:
+            if kind == "note":
+                progress.note(job.id, text)
+            elif isinstance(job, GenerateJob):
+                if kind == "start":
+                    progress.started(job.id, f"fit {job.generator.key} s{job.data.seed}")
+                    say(f"fit: {job.describe()}")
+                elif kind == "end":
+                    progress.finished(job.id, fit=True)
+                    # "✓"/"✗" lines are cells (what a user counts); a fit's end is a plain note
+                    name = f"fit {job.generator.key} s{job.data.seed}"
+                    say(f"  · {name} failed: {text}" if text else f"  · {name} done")
+
         def done(job: DetectJob, result: DetectResult | JobFailed) -> None:
-            if job.id not in announced:  # executors that run many at once report at the end only
+            if job.id not in announced:  # e.g. a cell whose fit failed never started
                 started(job)
             if isinstance(result, DetectResult):
                 try:
@@ -178,20 +196,26 @@ def run_experiment(spec: ExperimentSpec, *, show_progress: bool = True, echo: Ca
                     result = failure(exc)
             if isinstance(result, JobFailed):
                 record_failure(run_dir, result.message, lambda: store.save_failure(job.key, result.details))
-                summary.failed.append(f"{job.key.describe()}: {result.message.splitlines()[0] if result.message else ''}")
-                say(f"  ✗ failed: {result.message.splitlines()[0] if result.message else ''}")
+                summary.failed.append(f"{job.key.describe()}: {first_line(result.message)}")
+                say(f"  ✗ {cell_name(job.key)} failed: {first_line(result.message)}")
             else:
                 summary.finished += 1
                 rec: CellRecord = result.record
                 shown = ", ".join(f"{k} {v:.3f}" for k, v in rec.metrics.items() if k in spec.report.metrics)
-                say(f"  ✓ {shown} ({rec.seconds:.0f} s)")
-            bar.update(1)
+                say(f"  ✓ {cell_name(job.key)}: {shown} ({rec.seconds:.0f} s)")
+            progress.finished(job.id, fit=False)
 
         threads = _threads()
-        env = JobEnv(run_dir, device, threads, show_progress, note)
-        try:
-            executor.run(spec, todo, env, JobCallbacks(started, done))
-        finally:
-            bar.close()
+        # jobs draw no bars of their own: the grid's display shows each running job with its clock
+        # and notes, the same on every executor (a plug-in's bar would tear the grid's apart)
+        env = JobEnv(run_dir, device, threads, False, lambda msg: progress.note("", msg))
+        start = getattr(executor, "start", None)
+        if start is not None:
+            with phase(f"starting {executor.name}", enabled=show_progress):
+                start()
+        with progress:
+            executor.run(spec, todo, env, JobCallbacks(started, done, event))
+        # (interrupted, the parent stays RUNNING, and the next run's tracker marks it KILLED)
+        tracker.finish_grid(failed=len(summary.failed))
     summary.seconds = time.time() - t0
     return summary

@@ -1,4 +1,6 @@
-"""MLflow logging: one MLflow run per finished grid cell, artifacts kept beside the run dir.
+"""MLflow logging: a parent run per grid (its spec, then its report) holding one child run per
+finished cell, artifacts kept beside the run dir. A child's params are its inputs, resolved
+(`harness.mlflow_params`); what it measured is metrics and ``generation.json``.
 
 A driver killed while logging leaves its MLflow run RUNNING, and the cell's record without
 a run id, so the next run logs the cell again. The tracker is only made by the driver that
@@ -19,6 +21,7 @@ import numpy as np
 
 from harness.cells import ONE_CLASS, CellKey, CellRecord
 from harness.fsio import translate
+from harness.names import cell_name
 
 
 def _numerics_tags() -> dict[str, str]:
@@ -42,30 +45,8 @@ def _flatten(prefix: str, params: dict[str, Any]) -> dict[str, str]:
 
 
 def run_name(key: CellKey) -> str:
-    """What tells runs apart first: the MLflow table and chart legends cut long names at the end."""
-    gen = "one-class" if key.generator == ONE_CLASS else key.generator
-    return f"{gen} → {key.detector} · {key.dataset}/{key.category} · seed {key.seed}"
-
-
-def generation_params(generation: dict[str, Any]) -> dict[str, str]:
-    """Params of the generation metrics that were computed. A dict-valued param several metrics
-    share (the mask statistics of the three mask distances) is logged once, as ``gen.<param>.*``."""
-    out: dict[str, str] = {}
-    for name, res in generation.items():
-        if res.get("value") is None:
-            continue
-        for pk, pv in (res.get("params") or {}).items():
-            if pv is None:
-                continue
-            if isinstance(pv, dict):
-                shared = _flatten(f"gen.{pk}", pv)
-                if all(out.get(k, v) == v for k, v in shared.items()):
-                    out.update(shared)
-                    continue
-                out.update(_flatten(f"gen_{name}.{pk}", pv))
-            else:
-                out[f"gen_{name}.{pk}"] = str(pv)[:500]
-    return out
+    """``cutpaste·frozen-seg·s1·pushpins``: the UI's run table cuts names at ~30 characters."""
+    return cell_name(key)
 
 
 def generation_metrics(generation: dict[str, Any], timestamp: int) -> list:
@@ -77,10 +58,34 @@ def generation_metrics(generation: dict[str, Any], timestamp: int) -> list:
 
 
 def _versions() -> dict[str, str]:
-    from harness.runtime import package_versions
+    from harness.mlflow_params import versions
 
-    names = ("anomaly-aug-bench", "torch", "anomalib", "diffusers", "mlflow")
-    return {f"version.{k}": v for k, v in package_versions(names).items()}
+    return {f"version.{k}": v for k, v in versions().items()}
+
+
+#: the tag that finds a grid's parent run again on a re-run (the run folder, resolved)
+GRID_TAG = "bench.grid"
+
+
+def attach_report(tracking_uri: str, experiment: str, run_dir: Path, paths: Iterable[Path]) -> str | None:
+    """The report's files (results.csv, the tables, index.html) on the grid's parent run, under
+    ``report/``. A plain client, not a `Tracker`: the run's lock is released by now, so this must
+    not close another driver's RUNNING runs."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return None
+    found = client.search_runs([exp.experiment_id], filter_string=f"tags.`{GRID_TAG}` = '{run_dir.resolve()}'",
+                               max_results=1)
+    if not found:
+        return None
+    rid = found[0].info.run_id
+    for p in paths:
+        if Path(p).is_file():
+            client.log_artifact(rid, str(p), "report")
+    return rid
 
 
 class Tracker:
@@ -92,6 +97,7 @@ class Tracker:
         import mlflow
 
         self._mlflow = mlflow
+        self.parent_id: str | None = None
         self.artifact_root = artifact_root
         try:
             self.client = mlflow.MlflowClient(tracking_uri=tracking_uri)
@@ -136,17 +142,15 @@ class Tracker:
         return runs[0].info.run_id if runs else None
 
     def update_generation(self, run_id: str, generation: dict[str, Any]) -> int:
-        """After `bench quality`: log the generation metrics computed since the run was logged (the
-        metric and its params) and drop their ``gen_<name>.unavailable`` tags; what was logged
-        before is kept (MLflow params cannot change). Returns how many metrics were added."""
-        from mlflow.entities import Param
-
+        """After `bench quality`: log the generation metrics computed since the run was logged (and
+        ``generation.json`` again, with their params) and drop their ``gen_<name>.unavailable``
+        tags; what was logged before is kept. Returns how many metrics were added."""
         run = self.client.get_run(run_id)
         now = int(time.time() * 1000)
         metrics = [m for m in generation_metrics(generation, now) if m.key not in run.data.metrics]
-        params = [Param(k, v) for k, v in generation_params(generation).items() if k not in run.data.params]
-        if metrics or params:
-            self.client.log_batch(run_id, metrics=metrics, params=params)
+        if metrics:
+            self.client.log_batch(run_id, metrics=metrics)
+            self.client.log_dict(run_id, generation, "generation.json")
         for m in metrics:
             if f"{m.key}.unavailable" in run.data.tags:
                 self.client.delete_tag(run_id, f"{m.key}.unavailable")
@@ -161,6 +165,44 @@ class Tracker:
                 raise
             raise err from None
 
+    def start_grid(self, run_dir: Path, name: str, spec: dict[str, Any], n_cells: int) -> str:
+        """The grid's parent run, RUNNING until `finish_grid`: found again by its run folder on a
+        re-run (so resumed cells and new ones sit under one parent), else made, with the spec as
+        ``spec.json`` and its few headline inputs as params."""
+        try:
+            return self._start_grid(run_dir, name, spec, n_cells)
+        except Exception as exc:  # noqa: BLE001 - see __init__: a full or read-only disk is one line
+            err = translate(exc, self.artifact_root.parent, "the MLflow parent run of the grid")
+            if err is exc:
+                raise
+            raise err from None
+
+    def _start_grid(self, run_dir: Path, name: str, spec: dict[str, Any], n_cells: int) -> str:
+        from mlflow.entities import Param
+
+        grid = str(run_dir.resolve())
+        found = self._runs(f"tags.`{GRID_TAG}` = '{grid}'")
+        if found:
+            self.parent_id = found[0].info.run_id
+            self.client.update_run(self.parent_id, status="RUNNING")
+        else:
+            run = self.client.create_run(self.experiment_id, run_name=f"{name} (grid)",
+                                         tags={GRID_TAG: grid, "bench.kind": "grid", **_numerics_tags()})
+            self.parent_id = run.info.run_id
+            headline = {"profile": spec.get("profile"), "image_size": spec.get("image_size"),
+                        "seeds": spec.get("seeds"), **_versions()}
+            self.client.log_batch(self.parent_id, params=[Param(k, str(v)[:500]) for k, v in headline.items()
+                                                          if v is not None])
+        self.client.log_dict(self.parent_id, spec, "spec.json")
+        self.client.log_metric(self.parent_id, "cells", n_cells)
+        return self.parent_id
+
+    def finish_grid(self, failed: int) -> None:
+        """Close the parent run: FINISHED, or FAILED where a cell failed (a re-run retries them)."""
+        if self.parent_id is not None:
+            self.client.log_metric(self.parent_id, "cells_failed", failed)
+            self.client.set_terminated(self.parent_id, "FAILED" if failed else "FINISHED")
+
     def _log_cell(self, record: CellRecord, params: dict[str, Any], artifacts: Iterable[Path]) -> str:
         k = record.key
         existing = self.finished_run(k.slug)
@@ -168,28 +210,33 @@ class Tracker:
             return existing
         tags = {"dataset": k.dataset, "category": k.category,
                 "generator": "one-class" if k.generator == ONE_CLASS else k.generator,
-                "detector": k.detector, "seed": str(k.seed), "cell": k.slug, **_numerics_tags()}
+                "detector": k.detector, "seed": str(k.seed), "cell": k.slug, **_numerics_tags(),
+                **({"mlflow.parentRunId": self.parent_id} if self.parent_id else {})}
         ended = int(time.time() * 1000)
         # Backdated by the cell's own time, so the UI's duration is the real one.
         run = self.client.create_run(self.experiment_id, start_time=ended - int(record.seconds * 1000),
                                      run_name=run_name(k), tags=tags)
         rid = run.info.run_id
         try:
-            flat = _flatten("p", params)
-            flat.update({"seed": str(k.seed), "n_generated": str(record.n_generated)})
-            flat.update(generation_params(record.generation))
             from mlflow.entities import Metric, Param, RunTag
 
+            flat = {k2[len("p."):]: v for k2, v in _flatten("p", params).items()}
             metrics = [Metric(name, float(v), ended, 0) for name, v in record.metrics.items() if v is not None]
             metrics += generation_metrics(record.generation, ended)
             gen_tags = [RunTag(f"gen_{name}.unavailable", str(res.get("unavailable"))[:5000])
                         for name, res in record.generation.items() if res.get("value") is None]
-            metrics.append(Metric("seconds", record.seconds, ended, 0))
-            for point in record.curve:  # the training curve as step metrics ("curve.val_pixel_ap", ...)
+            metrics += [Metric("seconds", record.seconds, ended, 0),
+                        Metric("n_generated", record.n_generated, ended, 0),
+                        Metric("n_normal", record.n_normal, ended, 0)]
+            # the training curve as step metrics ("curve.val_pixel_ap", ...): steps are what the
+            # record keeps (a wall-clock time per point would make two runs' records differ)
+            for point in record.curve:
                 step = int(point.get("step", 0))
                 metrics += [Metric(f"curve.{name}", float(v), ended, step) for name, v in point.items()
                             if name != "step" and v is not None and np.isfinite(v)]
             self.client.log_batch(rid, metrics=metrics, params=[Param(a, b) for a, b in flat.items()], tags=gen_tags)
+            if record.generation:  # what the generation metrics measured, with their params
+                self.client.log_dict(rid, record.generation, "generation.json")
             for art in artifacts:
                 if art and Path(art).is_file():
                     self.client.log_artifact(rid, str(art))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import traceback
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol
 
-from harness.jobs import DetectJob, DetectResult, JobEnv, JobFailed
+from harness.jobs import DetectJob, DetectResult, GenerateJob, JobEnv, JobFailed
 
 if TYPE_CHECKING:
     from harness.config import ExperimentSpec
@@ -18,12 +18,23 @@ class ExecutorError(RuntimeError):
     """An executor cannot start (Ray missing, cluster unreachable): one line saying what to do."""
 
 
+#: what a job tells the driver while it runs: it began, a note (``fitting dhdiff …``), it ended
+EventKind = Literal["start", "note", "end"]
+
+
+def _ignore(job: "DetectJob | GenerateJob", kind: EventKind, text: str) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class JobCallbacks:
-    """The driver's side: told when a detect job starts (where the executor knows) and when it ends."""
+    """The driver's side. `started`/`done`: a detect job (a cell) began / ended with its result.
+    `event`: everything else a user should see as it happens, from any job, fits included:
+    (job, "start" | "note" | "end", text); a fit's "end" text is "" or its failure's first line."""
 
     started: Callable[[DetectJob], None]
     done: Callable[[DetectJob, DetectResult | JobFailed], None]
+    event: Callable[["DetectJob | GenerateJob", EventKind, str], None] = _ignore
 
 
 class Executor(Protocol):
@@ -34,6 +45,12 @@ class Executor(Protocol):
 
     def run(self, spec: "ExperimentSpec", jobs: list[DetectJob], env: JobEnv, callbacks: JobCallbacks) -> None:
         """Run `jobs` (each after the generate job it needs) and report each through `callbacks.done`."""
+
+
+def first_line(text: str) -> str:
+    """What a one-line summary of a failure shows."""
+    lines = text.strip().splitlines()
+    return lines[0] if lines else ""
 
 
 def failure(exc: BaseException) -> JobFailed:

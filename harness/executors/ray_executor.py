@@ -15,14 +15,18 @@ what comes back to MLflow, so the tracking store has one writer.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from harness.augmented import AugmentedSet
-from harness.executors.base import ExecutorError, JobCallbacks, failure
+from harness.executors.base import ExecutorError, JobCallbacks, failure, first_line
 from harness.jobs import DetectJob, DetectResult, GenerateJob, JobEnv, JobFailed, run_detect, run_generate
 
 if TYPE_CHECKING:
     from harness.config import ExperimentSpec
+
+#: how often the driver drains the workers' notes while it waits for results (seconds)
+POLL_S = 0.5
 
 #: how often Ray re-runs a task whose worker died before giving up on the cell
 MAX_RETRIES = 3
@@ -72,31 +76,87 @@ def _enter(env: JobEnv, cwd: str) -> None:
     apply_threads(env.threads)
 
 
-def generate_task(spec: "ExperimentSpec", job: GenerateJob, env: JobEnv, cwd: str) -> AugmentedSet | JobFailed:
+class NoteBox:
+    """A Ray actor holding the notes workers send, in the order each sent them, until the driver
+    takes them all (`RayExecutor.run` does every `POLL_S`). Not ray.util.queue.Queue: its put
+    waits for the actor (ray.get), and a task blocked in ray.get lends its CPU to another task,
+    so on 2 cores a third job started beside the two running ones."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str, str]] = []
+
+    def put(self, item: tuple[str, str, str]) -> None:
+        self.items.append(item)
+
+    def take(self) -> list[tuple[str, str, str]]:
+        items, self.items = self.items, []
+        return items
+
+
+@dataclass(frozen=True)
+class Relay:
+    """A worker's line to the driver's display: (job id, kind, text) sent to the `NoteBox` without
+    waiting (an actor runs one caller's calls in order), so notes show as they happen."""
+
+    box: Any  # a NoteBox actor handle, or None: nobody listens
+    job_id: str
+
+    def __call__(self, kind: str, text: str = "") -> None:
+        if self.box is None:
+            return
+        try:
+            self.box.put.remote((self.job_id, kind, text))
+        except Exception:  # noqa: BLE001 - a lost note must never fail the job
+            pass
+
+    def env(self, env: JobEnv) -> JobEnv:
+        """`env` whose notes travel to the driver."""
+        return replace(env, note=lambda msg: self("note", msg))
+
+
+def generate_task(spec: "ExperimentSpec", job: GenerateJob, env: JobEnv, cwd: str,
+                  events: Any = None) -> AugmentedSet | JobFailed:
+    relay = Relay(events, job.id)
+    relay("start")
     _enter(env, cwd)
     try:
-        return run_generate(spec, job, env)
+        return run_generate(spec, job, relay.env(env))
     except Exception as exc:  # noqa: BLE001 - becomes the failure of every cell that needs it
         return failure(exc)
 
 
 def detect_task(spec: "ExperimentSpec", job: DetectJob, aug: AugmentedSet | JobFailed | None, env: JobEnv,
-                cwd: str) -> DetectResult | JobFailed:
+                cwd: str, events: Any = None) -> DetectResult | JobFailed:
     if isinstance(aug, JobFailed):
         return aug
+    relay = Relay(events, job.id)
+    relay("start")
     _enter(env, cwd)
     try:
-        return run_detect(spec, job, aug, env)
+        return run_detect(spec, job, aug, relay.env(env))
     except Exception as exc:  # noqa: BLE001 - recorded by the driver, the grid goes on
         return failure(exc)
 
 
-def longest_first(jobs: list[DetectJob]) -> list[DetectJob]:
-    """Jobs whose generator trains (the diffusion models: minutes each) before the rest, order kept
-    otherwise: Ray starts tasks in submission order, and a long job started last would run alone
-    at the end while the other cores idle (longest-processing-time first). Results do not depend
-    on the order."""
-    return sorted(jobs, key=lambda j: not (j.needs is not None and _trains(j.needs)))
+def fits_beside_cheap_jobs(jobs: list[DetectJob]) -> list[DetectJob]:
+    """Submission order: each training generator's fit (the diffusion models: minutes each) with its
+    cells, then a share of the cheap jobs, then the next fit, ... Ray starts ready tasks in
+    submission order, so the first fit starts at once (a long job started last would run alone at
+    the end while the other cores idle) while the other cores run cheap cells beside it: the first
+    results show within seconds, not after every fit. Order within each group is kept; results do
+    not depend on the order."""
+    fits: dict[str, list[DetectJob]] = {}
+    cheap: list[DetectJob] = []
+    for job in jobs:
+        if job.needs is not None and _trains(job.needs):
+            fits.setdefault(job.needs.id, []).append(job)
+        else:
+            cheap.append(job)
+    if not fits:
+        return cheap
+    k = len(fits)
+    shares = [cheap[i * len(cheap) // k:(i + 1) * len(cheap) // k] for i in range(k)]
+    return [job for group, share in zip(fits.values(), shares) for job in (*group, *share)]
 
 
 def _trains(job: GenerateJob) -> bool:
@@ -140,6 +200,13 @@ class RayExecutor:
             raise ExecutorError("--executor ray needs Ray: pip install -e \".[ray]\"") from None
         if ray.is_initialized():
             return ray
+        if self.address is None:
+            # a local instance: Ray warns that it kept its own default (token auth on), a line a user
+            # cannot act on. Setting RAY_AUTH_MODE here instead is too late: Ray read its config at
+            # import, and its GCS then rejects the driver ("Authentication token is missing")
+            import logging
+
+            logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True,
                                   "logging_level": "WARNING", "configure_logging": True}
         if self.address is None:
@@ -166,6 +233,10 @@ class RayExecutor:
             raise ExecutorError(f"Ray did not start ({first}); run again, or use --executor local") from None
         return ray
 
+    def start(self) -> None:
+        """Start (or join) Ray now, before the grid's display: a start takes 10-60 s on a busy box."""
+        self._init()
+
     def run(self, spec: "ExperimentSpec", jobs: list[DetectJob], env: JobEnv, callbacks: JobCallbacks) -> None:
         ray = self._init()
         fit_share, job_share = gpu_shares(env.device, self.gpus_per_job)
@@ -176,21 +247,34 @@ class RayExecutor:
         cwd = os.getcwd()
         worker_env = JobEnv(env.run_dir, env.device, env.threads, show_progress=False)  # no bars from workers
         spec_ref = ray.put(spec)
+        events = ray.remote(NoteBox).options(num_cpus=0).remote()  # takes no core from the jobs
         generated: dict[str, Any] = {}
+        fits: dict[Any, GenerateJob] = {}
         running: dict[Any, DetectJob] = {}
-        for job in longest_first(jobs):
+        by_id: dict[str, DetectJob | GenerateJob] = {}
+        for job in fits_beside_cheap_jobs(jobs):
             aug_ref = None
             if job.needs is not None:
                 if job.needs.id not in generated:
                     task = generate_fit if _trains(job.needs) else generate
-                    generated[job.needs.id] = task.remote(spec_ref, job.needs, worker_env, cwd)
+                    generated[job.needs.id] = task.remote(spec_ref, job.needs, worker_env, cwd, events)
+                    fits[generated[job.needs.id]] = by_id[job.needs.id] = job.needs
                 aug_ref = generated[job.needs.id]
-            running[detect.remote(spec_ref, job, aug_ref, worker_env, cwd)] = job
-        pending = list(running)
+            running[detect.remote(spec_ref, job, aug_ref, worker_env, cwd, events)] = by_id[job.id] = job
+        pending = [*fits, *running]
         try:
             while pending:
-                finished, pending = ray.wait(pending, num_returns=1)
+                finished, pending = ray.wait(pending, num_returns=1, timeout=POLL_S)
+                _drain(events, by_id, callbacks)
                 for ref in finished:
+                    if ref in fits:
+                        gen = fits.pop(ref)
+                        try:
+                            out = ray.get(ref)
+                        except ray.exceptions.RayError as exc:
+                            out = failure(exc)
+                        callbacks.event(gen, "end", first_line(out.message) if isinstance(out, JobFailed) else "")
+                        continue
                     job = running.pop(ref)
                     try:
                         result = ray.get(ref)
@@ -200,3 +284,18 @@ class RayExecutor:
         finally:
             for ref in [*pending, *generated.values()]:  # Ctrl-C / driver error: nothing computes for no one
                 ray.cancel(ref, force=True)
+            ray.kill(events)
+
+
+def _drain(events: Any, by_id: dict[str, DetectJob | GenerateJob], callbacks: JobCallbacks) -> None:
+    """Hand the notes workers sent since the last look to the driver, in the order they were sent."""
+    import ray
+
+    for job_id, kind, text in ray.get(events.take.remote()):
+        job = by_id.get(job_id)
+        if job is None:
+            continue
+        if kind == "start" and isinstance(job, DetectJob):
+            callbacks.started(job)
+        else:
+            callbacks.event(job, kind, text)

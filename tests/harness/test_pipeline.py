@@ -65,7 +65,9 @@ def test_tiny_grid_end_to_end_and_resume(tmp_path):
     client = mlflow.MlflowClient(tracking_uri=spec.mlflow_uri)
     exp = client.get_experiment_by_name("tiny")
     runs = client.search_runs([exp.experiment_id])
-    assert len(runs) == 2
+    (parent,) = [r for r in runs if r.data.tags.get("bench.kind") == "grid"]  # the grid's parent run
+    runs = [r for r in runs if r is not parent]
+    assert len(runs) == 2 and all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in runs)
     cut = next(r for r in runs if r.data.tags["generator"] == "cutpaste")
     assert cut.data.metrics["pixel_ap"] == pytest.approx(records["cutpaste"].metrics["pixel_ap"])
     assert int(cut.data.tags["torch_threads"]) >= 1 and cut.data.tags["torch"]  # what else fixes the numbers
@@ -75,7 +77,7 @@ def test_tiny_grid_end_to_end_and_resume(tmp_path):
     said.clear()
     again = run_experiment(spec, show_progress=False, echo=said.append)
     assert again.finished == 0 and again.resumed == 2 and said == [f"resuming: 2/2 cells already done in {spec.run_dir}"]
-    assert len(client.search_runs([exp.experiment_id])) == 2
+    assert len(client.search_runs([exp.experiment_id])) == 3  # the same parent and cells, nothing new
 
     # changing one detector param re-runs only the cells it affects
     changed = tiny_spec(tmp_path)

@@ -104,7 +104,9 @@ def test_bench_quality_updates_the_cells_mlflow_run(run_dir):
     after = tracker.client.get_run(rec.mlflow_run_id).data
     kid = CellStore(run).records()[0].generation["kid"]
     assert after.metrics["gen_kid"] == pytest.approx(kid["value"])
-    assert after.params["gen_kid.n_real"] == "4" and "gen_kid.unavailable" not in after.tags
+    assert "gen_kid.unavailable" not in after.tags and not any(k.startswith("gen") for k in after.params)
+    logged = json.loads(open(tracker.client.download_artifacts(rec.mlflow_run_id, "generation.json")).read())
+    assert logged["kid"]["params"]["n_real"] == 4  # what the metric measured with: the artifact, not params
     assert after.metrics["gen_mask_area_wd"] == before.metrics["gen_mask_area_wd"]  # what was there is kept
 
 

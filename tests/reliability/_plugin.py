@@ -88,9 +88,10 @@ def _install_hangs() -> None:
 
         real_batch = MlflowClient.log_batch
 
-        def hanging_batch(self, *a, **k):
-            _hang("mlflow")  # the MLflow run is created (RUNNING), nothing logged yet
-            return real_batch(self, *a, **k)
+        def hanging_batch(self, run_id, *a, **k):
+            if "cell" in self.get_run(run_id).data.tags:  # a cell's run, not the grid's parent run
+                _hang("mlflow")  # the MLflow run is created (RUNNING), nothing logged yet
+            return real_batch(self, run_id, *a, **k)
 
         MlflowClient.log_batch = hanging_batch
 

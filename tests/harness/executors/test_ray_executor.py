@@ -67,7 +67,10 @@ def test_ray_grid_matches_local_and_resumes(tmp_path, ray_executor):
 
     client = mlflow.MlflowClient(tracking_uri=spec.mlflow_uri)
     runs = client.search_runs([client.get_experiment_by_name("ray-tiny").experiment_id])
-    assert len(runs) == 2 and all(r.mlflow_run_id for r in CellStore(spec.run_dir).records())
+    (parent,) = [r for r in runs if r.data.tags.get("bench.kind") == "grid"]  # one parent run per grid
+    cells = [r for r in runs if r is not parent]
+    assert len(cells) == 2 and all(r.mlflow_run_id for r in CellStore(spec.run_dir).records())
+    assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in cells)
 
     again = run_experiment(spec, show_progress=False, echo=lambda m: None, executor=ray_executor)
     assert again.resumed == 2 and again.finished == 0
