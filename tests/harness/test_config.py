@@ -62,13 +62,13 @@ def test_malformed_yaml_names_line(tmp_path):
 
 def test_typo_key_is_an_error_listing_allowed_keys(tmp_path):
     data = {**BASE, "sedes": [0]}
-    with pytest.raises(SpecError, match=r"unknown key 'sedes'; allowed: .*seeds"):
+    with pytest.raises(SpecError, match=r"unknown key 'sedes' \(did you mean 'seeds'\?\); allowed: .*seeds"):
         load_spec(write(tmp_path, data))
 
 
 def test_nested_typo_names_key_path(tmp_path):
     data = {**BASE, "generation": {"n_sample": 3}}
-    with pytest.raises(SpecError, match=r"generation: unknown key 'n_sample'; allowed: .*n_samples"):
+    with pytest.raises(SpecError, match=r"generation: unknown key 'n_sample' \(did you mean 'n_samples'\?\); allowed: .*n_samples"):
         load_spec(write(tmp_path, data))
 
 
