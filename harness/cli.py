@@ -105,8 +105,12 @@ def run(spec: Path, overrides: tuple[str, ...], progress: bool, threads: str | N
         sys.exit(1)
 
 
-def _report(run_dir: Path, out_dir: Path, exp=None) -> list[Path]:
+def _report(run_dir: Path, out_dir: Path, exp=None, *, grid: dict | None = None, show_all: bool = False) -> list[Path]:
+    from functools import partial
+
     from harness.report import write_report
+
+    write_report = partial(write_report, grid=grid, include_superseded=show_all)
 
     if exp is None:
         refs = None
@@ -126,14 +130,18 @@ def _report(run_dir: Path, out_dir: Path, exp=None) -> list[Path]:
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Report folder (default: the spec's report dir, or reports/<run dir name>).")
-def report(source: Path, out: Path | None) -> None:
-    """Write results.{md,csv,tex} and a figure from a SPEC file or a RUN_DIR."""
+@click.option("--all", "show_all", is_flag=True,
+              help="Also show superseded cells (an older configuration left in the folder), labelled.")
+def report(source: Path, out: Path | None, show_all: bool) -> None:
+    """Write results.{md,csv,tex} and a figure from a SPEC file (its cells only) or a RUN_DIR (its last run's)."""
     try:
         if source.is_dir():
-            paths = _report(source, out or Path("reports") / source.name)
+            paths = _report(source, out or Path("reports") / source.name, show_all=show_all)
         else:
+            from harness.identity import spec_grid
+
             exp = load_spec(source)
-            paths = _report(exp.run_dir, out or exp.report_dir, exp)
+            paths = _report(exp.run_dir, out or exp.report_dir, exp, grid=spec_grid(exp), show_all=show_all)
     except USER_ERRORS as exc:
         _fail(exc)
         return

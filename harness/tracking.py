@@ -83,6 +83,15 @@ def _versions() -> dict[str, str]:
     return {f"version.{k}": v for k, v in package_versions(names).items()}
 
 
+def store_missing(tracking_uri: str) -> bool:
+    """True when the URI names a local SQLite store whose file is gone (deleted after a run):
+    the finished cells' runs are lost and must be logged again."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return False
+    path = tracking_uri[len("sqlite:///"):]
+    return path not in ("", ":memory:") and not Path(path).exists()
+
+
 class Tracker:
     """Logs cells to an MLflow experiment named after the spec."""
 
@@ -122,6 +131,10 @@ class Tracker:
 
     def _runs(self, filter_string: str) -> list:
         return self.client.search_runs([self.experiment_id], filter_string=filter_string, max_results=50000)
+
+    def run_ids(self) -> set[str]:
+        """The FINISHED runs of the experiment (a record whose run is not among them is logged again)."""
+        return {r.info.run_id for r in self._runs("attributes.status = 'FINISHED'")}
 
     def close_interrupted(self) -> int:
         """Mark the RUNNING runs of a killed driver KILLED; how many there were."""
