@@ -144,7 +144,7 @@ class CellStore:
 
     def corrupt_lines(self) -> list[str]:
         """One line per corrupt record met, naming the file."""
-        return [f"{p}: corrupt cell record ({why}); ignored, the cell is recomputed by the next run"
+        return [f"{p}: corrupt cell record ({why}); left out, bench run recomputes the cell"
                 for p, why in sorted(self.corrupt.items())]
 
     def failures(self) -> list[dict[str, Any]]:

@@ -4,12 +4,16 @@ checked when it is reused (augmented sets, cell records, the MLflow store)."""
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from harness.cells import CellStore
-from reliability_kit import Ran, case, run_spec, write_spec
+from reliability_kit import PLUGIN, Ran, case, run_spec, write_spec
 
 CUTPASTE_BIG = {"name": "cutpaste", "params": {"area_ratio": [0.3, 0.5]}}
 
@@ -76,3 +80,63 @@ def test_report_of_a_smaller_spec_shows_its_generators_only(bench, tmp_path, dat
     ran = bench(spec)  # and the run says what it left out
     assert ran.code == 0 and "not in this spec's grid" in ran.out, ran.out
     assert sorted(cells(tmp_path / "out" / "report")) == ["none/0"]
+
+
+# --- every artifact verified when reused ---------------------------------------------------------
+
+def test_changed_augmented_file_is_regenerated(bench, tmp_path, data, store_uri):
+    import numpy as np
+    from PIL import Image
+
+    spec = write_spec(tmp_path / "s.yaml", run_spec(tmp_path, data, store_uri))
+    finished(bench(spec), 2)
+    run_dir = tmp_path / "out" / "run"
+    before = {r.key.generator: r.metrics for r in CellStore(run_dir).records()}
+    (aug,) = [m.parent for m in (run_dir / "augmented").rglob("manifest.json") if "/cutpaste/" in str(m)]
+    for f in (aug / "train" / "good").glob("*.png"):  # replaced images: black normals
+        Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(f)
+    for f in (run_dir / "cells").glob("*cutpaste*.json"):  # a later cell that reuses the set
+        f.unlink()
+    ran = bench(spec)
+    finished(ran, 1)
+    case("B12a").check(ran.err)
+    assert str(aug) in ran.err
+    after = {r.key.generator: r.metrics for r in CellStore(run_dir).records()}
+    assert after == before  # the set was written again: the same numbers as before the tampering
+
+
+def test_corrupt_cell_record_is_one_line_and_recomputed(bench, tmp_path, data, store_uri):
+    spec = write_spec(tmp_path / "s.yaml", run_spec(tmp_path, data, store_uri))
+    finished(bench(spec), 2)
+    run_dir = tmp_path / "out" / "run"
+    before = {r.key.generator: r.metrics for r in CellStore(run_dir).records()}
+    (rec,) = (run_dir / "cells").glob("*cutpaste*.json")
+    rec.write_text(rec.read_text()[:40])  # truncated
+    shown = report(run_dir, "--out", tmp_path / "rep")  # the report leaves it out, with a line
+    assert shown.code == 0, shown.out + shown.err
+    assert f"{rec}: corrupt cell record" in (tmp_path / "rep" / "results.md").read_text()
+    ran = bench(spec)
+    finished(ran, 1)
+    case("B12b").check(ran.out)
+    assert str(rec) in ran.out
+    assert {r.key.generator: r.metrics for r in CellStore(run_dir).records()} == before
+
+
+def test_deleted_mlflow_store_is_recreated_and_relogged(bench, tmp_path, data):
+    from harness.config import validate_spec
+
+    d = run_spec(tmp_path, data)  # the run's own store, as a user has it
+    spec = write_spec(tmp_path / "s.yaml", d)
+    finished(bench(spec), 2)
+    exp = validate_spec(d)
+    (exp.run_dir / "mlflow.db").unlink()
+    # a new process, as a user's next `bench run` is (this one's MLflow keeps the deleted file's engine)
+    proc = subprocess.run([sys.executable, str(PLUGIN), "run", "--no-progress", str(spec)], cwd=tmp_path,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    case("B12c").check(proc.stdout)
+    # read with sqlite3: this process's MLflow still holds an engine on the deleted file
+    with sqlite3.connect(exp.run_dir / "mlflow.db") as db:
+        runs = db.execute("select run_uuid, status from runs").fetchall()
+    assert sorted(status for _, status in runs) == ["FINISHED", "FINISHED"]
+    assert {r.mlflow_run_id for r in CellStore(exp.run_dir).records()} == {rid for rid, _ in runs}
