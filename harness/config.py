@@ -46,6 +46,10 @@ class DatasetSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     #: an anomalous image whose mask is all zero: "error" (the default) or "drop" it with a counted warning
     empty_masks: Literal["error", "drop"] = "error"
+    #: masks that are not exactly binary: None refuses them; T binarises them as > T (counted in a warning)
+    mask_threshold: int | None = Field(None, ge=0, le=65534)
+    #: the same picture across train/test or good/defect (harness.data.duplicates): "refuse" or "drop" the copies
+    duplicates: Literal["refuse", "drop"] = "refuse"
 
 
 class PluginSpec(_Strict):

@@ -66,7 +66,8 @@ def load_tables(spec: ExperimentSpec) -> list[_Slice]:
             raise DatasetError(f"{where}: no category {unknown} (found: {', '.join(available) or 'none'}); fix 'categories'")
         for cat in wanted:
             # every file decoded once, and what the files hold is part of every cell's identity
-            table, data_fp = verify_table(adapter.load(cat), f"{ds.root or ds.name}/{cat}", empty_masks=ds.empty_masks)
+            table, data_fp = verify_table(adapter.load(cat), f"{ds.root or ds.name}/{cat}", empty_masks=ds.empty_masks,
+                                          mask_threshold=ds.mask_threshold, duplicates=ds.duplicates)
             fp = fingerprint(ds.model_dump(mode="json"), cat, spec.image_size, spec.split.model_dump(), data_fp)
             slices.append(_Slice(ds, cat, table, fp))
     return slices
