@@ -17,11 +17,12 @@ from harness.core.registry import UnknownNameError
 from harness.fsio import OutputWriteError, fault_kind, translate
 from harness.lock import LockHeld
 from harness.references import ReferenceError
+from harness.tracking import TrackingError
 from harness.runtime import limit_malloc_arenas
 
 
 USER_ERRORS = (SpecError, DatasetError, UnknownNameError, ParamError, FileNotFoundError, OutputWriteError, LockHeld,
-               ExecutorError, ReferenceError, DeviceUnavailable)
+               ExecutorError, ReferenceError, DeviceUnavailable, TrackingError)
 
 
 def _fail(exc: BaseException) -> None:
@@ -144,6 +145,11 @@ def report(source: Path, out: Path | None, show_all: bool) -> None:
             paths = _report(exp.run_dir, out or exp.report_dir, exp, grid=spec_grid(exp), show_all=show_all)
     except USER_ERRORS as exc:
         _fail(exc)
+        return
+    except OSError as exc:  # a read-only or full report folder: one line, not a traceback
+        if fault_kind(exc) is None:
+            raise
+        _fail(translate(exc, Path(exc.filename).parent if exc.filename else Path.cwd(), "the report"))
         return
     for p in paths:
         click.echo(str(p))

@@ -12,6 +12,7 @@ comes back to MLflow.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
@@ -29,6 +30,7 @@ from harness.jobs import DetectJob, DetectResult, GenerateJob, JobEnv, JobFailed
 from harness.fsio import record_failure, require_writable
 from harness.identity import grid_entries, plugin_identity, read_grid, superseded_summary, write_grid
 from harness.lock import run_lock
+from harness.paths import inside, plain_name
 
 if TYPE_CHECKING:
     from harness.executors import Executor
@@ -65,6 +67,7 @@ def load_tables(spec: ExperimentSpec) -> list[_Slice]:
             where = ds.root or ds.name
             raise DatasetError(f"{where}: no category {unknown} (found: {', '.join(available) or 'none'}); fix 'categories'")
         for cat in wanted:
+            plain_name(cat, f"{ds.root or ds.name}: category")  # it names output folders
             # every file decoded once, and what the files hold is part of every cell's identity
             table, data_fp = verify_table(adapter.load(cat), f"{ds.root or ds.name}/{cat}", empty_masks=ds.empty_masks,
                                           mask_threshold=ds.mask_threshold, duplicates=ds.duplicates)
@@ -106,7 +109,8 @@ def plan(spec: ExperimentSpec, slices: list[_Slice]) -> list[DetectJob]:
                     jobs.append(DetectJob(data, None, det, _cell_key(spec, sl, None, det, seed), None))
             for gen in spec.generators:
                 gfp = _generator_fp(spec, sl.fp, gen, seed)
-                root = spec.run_dir / "augmented" / sl.dataset.name / sl.category / gen.key / f"seed{seed}-{gfp}"
+                root = inside(spec.run_dir, Path("augmented", sl.dataset.name, sl.category, gen.key, f"seed{seed}-{gfp}"),
+                              "augmented set")
                 gen_job = GenerateJob(data, gen, gfp, root)
                 # `none` makes no pair: one cell, whatever the ratio axis
                 counts = [None] if gen.name == "none" else spec.generation.axis
@@ -165,12 +169,13 @@ def run_experiment(spec: ExperimentSpec, *, show_progress: bool = True, echo: Ca
         if not todo and not unlogged:
             summary.seconds = time.time() - t0
             return summary
-        write_json_atomic(run_dir / "spec.json", spec_to_dict(spec))
-        for data in {id(j.data): j.data for j in todo}.values():
-            write_split(data.split, run_dir / data.split_file)
         from harness.tracking import Tracker
 
+        # the store first: a dead server or a file that is not a database stops the run before its files
         tracker = Tracker(spec.mlflow_uri, spec.name, run_dir / "mlartifacts", spec.description)
+        write_json_atomic(run_dir / "spec.json", spec_to_dict(spec))
+        for data in {id(j.data): j.data for j in todo}.values():
+            write_split(data.split, inside(run_dir, data.split_file, "split file"))
         known = tracker.run_ids()  # records whose run the store lacks (an emptied or replaced store) are logged again
         unlogged += [(j, r) for j, r in earlier if r.mlflow_run_id and not lost and r.mlflow_run_id not in known]
         for job, record in unlogged:  # finished by a run whose driver died before logging them

@@ -92,6 +92,10 @@ def store_missing(tracking_uri: str) -> bool:
     return path not in ("", ":memory:") and not Path(path).exists()
 
 
+class TrackingError(RuntimeError):
+    """The MLflow store cannot be opened (a dead server, a file that is not a database): one line."""
+
+
 class Tracker:
     """Logs cells to an MLflow experiment named after the spec."""
 
@@ -116,7 +120,10 @@ class Tracker:
         except Exception as exc:  # noqa: BLE001 - a full or read-only disk reads as SQLAlchemy errors
             err = translate(exc, artifact_root.parent, f"the MLflow store ({tracking_uri})")
             if err is exc:
-                raise
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+                raise TrackingError(f"{tracking_uri}: cannot open the MLflow store ({type(exc).__name__}: {first}); "
+                                    "fix tracking_uri (a sqlite:///file.db path, or a running MLflow server) or "
+                                    "remove it to use the run folder's own store") from None
             raise err from None
 
     def _describe_experiment(self, description: str) -> None:
