@@ -85,3 +85,11 @@ def test_report_into_a_read_only_folder(bench, tmp_path, data, store_uri):
         shown = Ran(res.exit_code, res.stdout, res.stderr)
         assert shown.code == 2, shown.out + shown.err
         case("B23").check(shown.error_line)
+
+
+def test_cuda_on_a_machine_without_one(bench, tmp_path, data, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a GPU machine too: as a CPU box
+    line = refused(bench, tmp_path, spec_dict(tmp_path, data, device="cuda"))
+    case("G25").check(line)
