@@ -96,6 +96,22 @@ class TrackingError(RuntimeError):
     """The MLflow store cannot be opened (a dead server, a file that is not a database): one line."""
 
 
+def _probe_server(tracking_uri: str, timeout: float = 5.0) -> None:
+    """A tracking server that does not answer is one line in seconds (MLflow's own client retries
+    with backoff for minutes first). Any HTTP answer counts as alive (auth is MLflow's business)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(tracking_uri.rstrip("/") + "/health", timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TrackingError(f"{tracking_uri}: cannot reach the MLflow server ({reason}); start it, fix tracking_uri, "
+                            "or remove it to use the run folder's own store") from None
+
+
 class Tracker:
     """Logs cells to an MLflow experiment named after the spec."""
 
@@ -106,6 +122,8 @@ class Tracker:
 
         self._mlflow = mlflow
         self.artifact_root = artifact_root
+        if tracking_uri.startswith(("http://", "https://")):
+            _probe_server(tracking_uri)
         try:
             self.client = mlflow.MlflowClient(tracking_uri=tracking_uri)
             exp = self.client.get_experiment_by_name(experiment)

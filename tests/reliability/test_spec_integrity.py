@@ -93,3 +93,12 @@ def test_cuda_on_a_machine_without_one(bench, tmp_path, data, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a GPU machine too: as a CPU box
     line = refused(bench, tmp_path, spec_dict(tmp_path, data, device="cuda"))
     case("G25").check(line)
+
+
+def test_tracking_server_that_does_not_answer(bench, tmp_path, data):
+    d = run_spec(tmp_path, data, "http://127.0.0.1:9")  # the discard port: nothing listens
+    ran = bench(write_spec(tmp_path / "s.yaml", d))
+    assert ran.code == 2, ran.out + ran.err
+    assert "cannot reach the MLflow server" in ran.error_line
+    case("B22")
+    assert not (tmp_path / "out" / "run" / "spec.json").exists()
