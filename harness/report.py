@@ -418,7 +418,8 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
     df = collect_results(run_dir, grid=grid, include_superseded=include_superseded)
     folder_notes = df.attrs.get("notes", [])
     if df.empty:
-        raise FileNotFoundError(f"{run_dir}: no finished cells to report; run `bench run SPEC` first")
+        raise FileNotFoundError(f"{run_dir}: no finished cells of this spec to report; run `bench run SPEC` first"
+                                + (f" ({'; '.join(folder_notes)})" if folder_notes else ""))
     df, axis = split_ratio_axis(df)
     out_dir.mkdir(parents=True, exist_ok=True)
     if not generator_order or not detector_order:  # a RUN_DIR alone: the order its spec listed
