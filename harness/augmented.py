@@ -107,6 +107,30 @@ def load_augmented(root: Path) -> AugmentedSet | None:
     return AugmentedSet(root, json.loads(path.read_text()))
 
 
+def verified_augmented(root: Path) -> tuple[AugmentedSet | None, str | None]:
+    """(the complete set at `root` whose files all match their manifest hashes, or None;
+    why a set that is there cannot be reused, or None).
+
+    A set is reused by every later cell and re-run: a file replaced or edited since it was
+    written would train the detector on something no generator made, silently."""
+    path = root / MANIFEST
+    if not path.is_file():
+        return None, None
+    try:
+        manifest = json.loads(path.read_text())
+        files = [(r["image"], r["sha256"]) for r in manifest["normal"]]
+        files += [(r[f], r[h]) for r in manifest["generated"] for f, h in (("image", "sha256"), ("mask", "mask_sha256"))]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        return None, f"{path}: unreadable manifest ({type(exc).__name__}: {exc}); regenerating the set"
+    for rel, digest in files:
+        f = root / rel
+        if not f.is_file():
+            return None, f"{f}: missing from the augmented set; regenerating the set"
+        if file_sha256(f) != digest:
+            return None, f"{f}: does not match the augmented set's manifest (changed since it was written); regenerating the set"
+    return AugmentedSet(root, manifest), None
+
+
 def write_augmented(
     root: Path,
     *,

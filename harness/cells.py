@@ -70,21 +70,64 @@ class CellRecord:
         d["key"] = CellKey(**d["key"])
         return cls(**d)
 
+    @classmethod
+    def parse(cls, text: str) -> "CellRecord":
+        """A record from its file's text, checked against the record's schema; ValueError says what is wrong."""
+        try:
+            d = json.loads(text)
+        except ValueError as exc:
+            raise ValueError(f"not valid JSON ({exc})") from None
+        if not isinstance(d, dict) or not isinstance(d.get("key"), dict):
+            raise ValueError("not a cell record (no 'key' mapping)")
+        try:
+            rec = cls.from_json(d)
+        except TypeError as exc:
+            raise ValueError(f"not a cell record ({exc})") from None
+        k = rec.key
+        if not all(isinstance(v, str) and v for v in (k.dataset, k.category, k.generator, k.detector, k.fingerprint)):
+            raise ValueError("key: dataset, category, generator, detector and fingerprint must be non-empty text")
+        if not isinstance(k.seed, int) or isinstance(k.seed, bool) or (k.n_synthetic is not None and not isinstance(k.n_synthetic, int)):
+            raise ValueError("key: seed and n_synthetic must be whole numbers")
+        if not isinstance(rec.metrics, dict) or not all(
+                isinstance(n, str) and (v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)))
+                for n, v in rec.metrics.items()):
+            raise ValueError("metrics: must map names to numbers")
+        if not isinstance(rec.generation, dict) or not isinstance(rec.curve, list):
+            raise ValueError("generation must be a mapping and curve a list")
+        return rec
+
 
 class CellStore:
-    """Finished cells under ``<run_dir>/cells/``; failures under ``cells/failed/``."""
+    """Finished cells under ``<run_dir>/cells/``; failures under ``cells/failed/``.
+
+    A record that does not parse or fails the schema (a truncated write by another tool, a
+    hand edit) counts as not finished: `corrupt` names it, a run recomputes the cell, a
+    report leaves it out; neither stops with a traceback.
+    """
 
     def __init__(self, run_dir: Path):
         self.dir = run_dir / "cells"
+        self.corrupt: dict[Path, str] = {}  # file → what is wrong with it, as met so far
 
     def path(self, key: CellKey) -> Path:
         return self.dir / f"{key.slug}.json"
 
+    def _read(self, path: Path) -> CellRecord | None:
+        try:
+            return CellRecord.parse(path.read_text())
+        except (ValueError, UnicodeDecodeError) as exc:
+            self.corrupt[path] = str(exc).splitlines()[0]
+            return None
+
     def done(self, key: CellKey) -> bool:
-        return self.path(key).is_file()
+        path = self.path(key)
+        return path.is_file() and self._read(path) is not None
 
     def load(self, key: CellKey) -> CellRecord:
-        return CellRecord.from_json(json.loads(self.path(key).read_text()))
+        rec = self._read(self.path(key))
+        if rec is None:
+            raise ValueError(f"{self.path(key)}: corrupt cell record ({self.corrupt[self.path(key)]})")
+        return rec
 
     def save(self, record: CellRecord) -> None:
         write_json_atomic(self.path(record.key), record.to_json())
@@ -93,11 +136,26 @@ class CellStore:
     def save_failure(self, key: CellKey, error: str) -> None:
         write_json_atomic(self.dir / "failed" / f"{key.slug}.json", {"key": asdict(key), "error": error})
 
-    def records(self) -> list[CellRecord]:
+    def records(self, *, oldest_first: bool = False) -> list[CellRecord]:
+        """Every readable record (by slug, or in the order they were written); corrupt ones go to `corrupt`."""
         if not self.dir.is_dir():
             return []
-        return [CellRecord.from_json(json.loads(p.read_text())) for p in sorted(self.dir.glob("*.json"))]
+        paths = sorted(self.dir.glob("*.json"))
+        if oldest_first:
+            paths.sort(key=lambda p: p.stat().st_mtime_ns)
+        return [r for p in paths if (r := self._read(p)) is not None]
+
+    def corrupt_lines(self) -> list[str]:
+        """One line per corrupt record met, naming the file."""
+        return [f"{p}: corrupt cell record ({why}); left out, bench run recomputes the cell"
+                for p, why in sorted(self.corrupt.items())]
 
     def failures(self) -> list[dict[str, Any]]:
         fdir = self.dir / "failed"
-        return [json.loads(p.read_text()) for p in sorted(fdir.glob("*.json"))] if fdir.is_dir() else []
+        out = []
+        for p in sorted(fdir.glob("*.json")) if fdir.is_dir() else []:
+            try:
+                out.append(json.loads(p.read_text()))
+            except (ValueError, UnicodeDecodeError) as exc:  # a note of a failure: never worth a traceback
+                self.corrupt[p] = str(exc).splitlines()[0]
+        return out

@@ -17,11 +17,12 @@ from harness.core.registry import UnknownNameError
 from harness.fsio import OutputWriteError, fault_kind, translate
 from harness.lock import LockHeld
 from harness.references import ReferenceError
+from harness.tracking import TrackingError
 from harness.runtime import limit_malloc_arenas
 
 
 USER_ERRORS = (SpecError, DatasetError, UnknownNameError, ParamError, FileNotFoundError, OutputWriteError, LockHeld,
-               ExecutorError, ReferenceError, DeviceUnavailable)
+               ExecutorError, ReferenceError, DeviceUnavailable, TrackingError)
 
 
 def _fail(exc: BaseException) -> None:
@@ -121,8 +122,12 @@ def _attach_report(exp, paths: list[Path]) -> None:
         click.echo(f"warning: report not attached to MLflow ({exc})", err=True)
 
 
-def _report(run_dir: Path, out_dir: Path, exp=None) -> list[Path]:
+def _report(run_dir: Path, out_dir: Path, exp=None, *, grid: dict | None = None, show_all: bool = False) -> list[Path]:
+    from functools import partial
+
     from harness.report import write_report
+
+    write_report = partial(write_report, grid=grid, include_superseded=show_all)
 
     if exp is None:
         refs = None
@@ -142,16 +147,25 @@ def _report(run_dir: Path, out_dir: Path, exp=None) -> list[Path]:
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Report folder (default: the spec's report dir; for a RUN_DIR the one its spec.json implies).")
-def report(source: Path, out: Path | None) -> None:
-    """Write results.{md,csv,tex} and a figure from a SPEC file or a RUN_DIR."""
+@click.option("--all", "show_all", is_flag=True,
+              help="Also show superseded cells (an older configuration left in the folder), labelled.")
+def report(source: Path, out: Path | None, show_all: bool) -> None:
+    """Write results.{md,csv,tex} and a figure from a SPEC file (its cells only) or a RUN_DIR (its last run's)."""
     try:
         if source.is_dir():
-            paths = _report(source, out or recorded_report_dir(source))
+            paths = _report(source, out or recorded_report_dir(source), show_all=show_all)
         else:
+            from harness.identity import spec_grid
+
             exp = load_spec(source)
-            paths = _report(exp.run_dir, out or exp.report_dir, exp)
+            paths = _report(exp.run_dir, out or exp.report_dir, exp, grid=spec_grid(exp), show_all=show_all)
     except USER_ERRORS as exc:
         _fail(exc)
+        return
+    except OSError as exc:  # a read-only or full report folder: one line, not a traceback
+        if fault_kind(exc) is None:
+            raise
+        _fail(translate(exc, Path(exc.filename).parent if exc.filename else Path.cwd(), "the report"))
         return
     for p in paths:
         click.echo(str(p))

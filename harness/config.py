@@ -47,6 +47,10 @@ class DatasetSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     #: an anomalous image whose mask is all zero: "error" (the default) or "drop" it with a counted warning
     empty_masks: Literal["error", "drop"] = "error"
+    #: masks that are not exactly binary: None refuses them; T binarises them as > T (counted in a warning)
+    mask_threshold: int | None = Field(None, ge=0, le=65534)
+    #: the same picture across train/test or good/defect (harness.data.duplicates): "refuse" or "drop" the copies
+    duplicates: Literal["refuse", "drop"] = "refuse"
 
 
 class PluginSpec(_Strict):
@@ -134,7 +138,8 @@ class ReportSpec(_Strict):
 
 class ExperimentSpec(_Strict):
     name: str
-    description: str = ""
+    #: the MLflow experiment's note: MLflow stores at most 20000 characters (MAX_EXPERIMENT_TAG_VAL_LENGTH)
+    description: str = Field("", max_length=20000)
     profile: Literal["cpu-quick", "gpu-full"] = "cpu-quick"
     image_size: int = Field(128, ge=32, le=1024)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
@@ -163,7 +168,17 @@ class ExperimentSpec(_Strict):
     @field_validator("name")
     @classmethod
     def _slug(cls, v: str) -> str:
+        if len(v) > 200:  # a folder name (runs/<name>) and MLflow's experiment name (≤ 500)
+            raise ValueError(f"is {len(v)} characters; at most 200")
         return _check_name(v)
+
+    @field_validator("seeds")
+    @classmethod
+    def _seed_range(cls, v: list[int]) -> list[int]:
+        bad = [s for s in v if not 0 <= s <= 2**32 - 1]
+        if bad:
+            raise ValueError(f"seed {bad[0]} is outside numpy's range 0..{2**32 - 1}; use seeds from 0 to {2**32 - 1}")
+        return v
 
     @model_validator(mode="after")
     def _unique_labels(self) -> "ExperimentSpec":
@@ -283,6 +298,35 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc) or "(top level)"
 
 
+#: nodes a spec may hold once its YAML aliases are expanded (a real spec has a few hundred)
+MAX_SPEC_NODES = 100_000
+
+
+def _limit_expansion(data: Any, source: str) -> None:
+    """Refuse a spec whose aliases expand past MAX_SPEC_NODES (a "billion laughs" bomb): PyYAML
+    shares aliased nodes, but OmegaConf (``--set``) and validation copy them."""
+    sizes: dict[int, int] = {}
+
+    def size(node: Any) -> int:
+        if not isinstance(node, (dict, list)):
+            return 1
+        if id(node) in sizes:
+            return sizes[id(node)]
+        sizes[id(node)] = MAX_SPEC_NODES + 1  # a cycle (a recursive alias) counts as too large
+        children = node.values() if isinstance(node, dict) else node
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > MAX_SPEC_NODES:
+                break
+        sizes[id(node)] = total
+        return total
+
+    if size(data) > MAX_SPEC_NODES:
+        raise SpecError(f"{source}: the spec expands to more than {MAX_SPEC_NODES} values through YAML aliases "
+                        "(&anchor / *alias); write the values out or use fewer aliases")
+
+
 def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentSpec:
     """Read, override, validate. Raises `SpecError` with a one-line message."""
     path = Path(path)
@@ -298,6 +342,7 @@ def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
         raise SpecError(f"{source}: malformed YAML{where}: {problem}") from None
     if not isinstance(data, dict):
         raise SpecError(f"{source}: the spec must be a YAML mapping with at least name, generators, detectors")
+    _limit_expansion(data, source)  # before --set: OmegaConf copies every alias, and a bomb expands
     if overrides:
         data = apply_overrides(data, parse_overrides(overrides), source)
     return validate_spec(data, source)

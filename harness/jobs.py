@@ -17,6 +17,7 @@ MLflow logging is not a job's business: the driver logs each record it gets back
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from harness.augmented import AugmentedSet, by_defect_type, folder_name, in_turn, load_augmented, write_augmented
+from harness.augmented import AugmentedSet, by_defect_type, folder_name, in_turn, verified_augmented, write_augmented
 from harness.cells import CellKey, CellRecord, CellStore
 from harness.config import DatasetSpec, ExperimentSpec, PluginSpec
 from harness.cost import generator_cost, timed
@@ -97,6 +98,8 @@ class JobEnv:
     threads: int
     show_progress: bool = False
     note: Note = field(default=lambda msg: None)
+    #: what the user must see even without progress output (an artifact that failed its check)
+    warn: Note = field(default=lambda msg: print(f"warning: {msg}", file=sys.stderr))
 
 
 @dataclass
@@ -227,9 +230,11 @@ def _prepare_device(device: str) -> None:
 
 def run_generate(spec: ExperimentSpec, job: GenerateJob, env: JobEnv) -> AugmentedSet:
     """Fit the generator on generator-train data only, sample, and write the set (or reuse a complete one)."""
-    existing = load_augmented(job.root)
+    existing, problem = verified_augmented(job.root)
     if existing is not None:
         return existing
+    if problem:
+        env.warn(problem)
     _prepare_device(env.device)
     gen_spec, seed = job.generator, job.data.seed
     data = seed_data(job.data, spec.image_size)

@@ -12,6 +12,7 @@ comes back to MLflow.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
@@ -19,15 +20,17 @@ import pandas as pd
 
 from harness.cells import ONE_CLASS, CellKey, CellRecord, CellStore, write_json_atomic
 from harness.config import DatasetSpec, ExperimentSpec, PluginSpec, fingerprint, spec_to_dict
-from harness.core.registry import DATASETS, DETECTORS
+from harness.core.registry import DATASETS, DETECTORS, GENERATORS
 from harness.data.split import few_shot_split, write_split
 from harness.data.fingerprint import verify_table
 from harness.data.table import DatasetError
 from harness.executors.base import JobCallbacks, failure, first_line, make_executor
 from harness.jobs import DetectJob, DetectResult, GenerateJob, JobEnv, JobFailed, SeedSplit, artifacts_of, mlflow_params
 from harness.fsio import record_failure, require_writable
+from harness.identity import grid_entries, plugin_identity, read_grid, superseded_summary, write_grid
 from harness.lock import run_lock
 from harness.names import cell_name
+from harness.paths import inside, plain_name
 from harness.progress import GridProgress, phase
 
 if TYPE_CHECKING:
@@ -65,8 +68,10 @@ def load_tables(spec: ExperimentSpec) -> list[_Slice]:
             where = ds.root or ds.name
             raise DatasetError(f"{where}: no category {unknown} (found: {', '.join(available) or 'none'}); fix 'categories'")
         for cat in wanted:
+            plain_name(cat, f"{ds.root or ds.name}: category")  # it names output folders
             # every file decoded once, and what the files hold is part of every cell's identity
-            table, data_fp = verify_table(adapter.load(cat), f"{ds.root or ds.name}/{cat}", empty_masks=ds.empty_masks)
+            table, data_fp = verify_table(adapter.load(cat), f"{ds.root or ds.name}/{cat}", empty_masks=ds.empty_masks,
+                                          mask_threshold=ds.mask_threshold, duplicates=ds.duplicates)
             fp = fingerprint(ds.model_dump(mode="json"), cat, spec.image_size, spec.split.model_dump(), data_fp)
             slices.append(_Slice(ds, cat, table, fp))
     return slices
@@ -75,13 +80,15 @@ def load_tables(spec: ExperimentSpec) -> list[_Slice]:
 def _generator_fp(spec: ExperimentSpec, slice_fp: str, gen: PluginSpec, seed: int) -> str:
     # the set a generator writes depends on how many it samples, not on the axis cut from it
     generation = {**spec.generation.model_dump(), "n_samples": spec.generation.pool}
-    return fingerprint(slice_fp, gen.model_dump(), spec.profile, seed, generation)
+    return fingerprint(slice_fp, gen.model_dump(), spec.profile, seed, generation,
+                       plugin_identity(GENERATORS, gen, spec.profile))
 
 
 def _cell_key(spec: ExperimentSpec, sl: _Slice, gen: PluginSpec | None, det: PluginSpec, seed: int,
               n_synthetic: int | None = None) -> CellKey:
     upstream = _generator_fp(spec, sl.fp, gen, seed) if gen is not None else fingerprint(sl.fp, seed)
-    fp = fingerprint(upstream, det.model_dump(), spec.profile, *([n_synthetic] if n_synthetic else []))
+    fp = fingerprint(upstream, det.model_dump(), spec.profile, *([n_synthetic] if n_synthetic else []),
+                     plugin_identity(DETECTORS, det, spec.profile))
     return CellKey(sl.dataset.name, sl.category, gen.key if gen is not None else ONE_CLASS, det.key, seed, fp,
                    n_synthetic)
 
@@ -103,7 +110,8 @@ def plan(spec: ExperimentSpec, slices: list[_Slice]) -> list[DetectJob]:
                     jobs.append(DetectJob(data, None, det, _cell_key(spec, sl, None, det, seed), None))
             for gen in spec.generators:
                 gfp = _generator_fp(spec, sl.fp, gen, seed)
-                root = spec.run_dir / "augmented" / sl.dataset.name / sl.category / gen.key / f"seed{seed}-{gfp}"
+                root = inside(spec.run_dir, Path("augmented", sl.dataset.name, sl.category, gen.key, f"seed{seed}-{gfp}"),
+                              "augmented set")
                 gen_job = GenerateJob(data, gen, gfp, root)
                 # `none` makes no pair: one cell, whatever the ratio axis
                 counts = [None] if gen.name == "none" else spec.generation.axis
@@ -112,6 +120,18 @@ def plan(spec: ExperimentSpec, slices: list[_Slice]) -> list[DetectJob]:
                         for n in counts:
                             jobs.append(DetectJob(data, gen, det, _cell_key(spec, sl, gen, det, seed, n), gen_job, n))
     return jobs
+
+
+def _record_grid(spec: ExperimentSpec, jobs: list[DetectJob], store: CellStore, echo: Callable[[str], None]) -> None:
+    """Write the spec's resolved grid (what a report shows) and say how many older cells it supersedes."""
+    grid = grid_entries(spec, jobs)
+    previous = read_grid(spec.run_dir)
+    lines = superseded_summary(store.records(), grid, previous)
+    if lines:
+        echo(f"{spec.run_dir}: cells of an older configuration kept on disk, left out of the report "
+             f"(`bench report --all` shows them): " + "; ".join(lines))
+    if previous != grid:
+        write_grid(spec.run_dir, grid)
 
 
 def _threads() -> int:
@@ -136,20 +156,33 @@ def run_experiment(spec: ExperimentSpec, *, show_progress: bool = True, echo: Ca
     with run_lock(run_dir, warn=echo):
         todo = [j for j in jobs if not store.done(j.key)]
         summary = GridSummary(total=len(jobs), resumed=len(jobs) - len(todo))
+        for line in store.corrupt_lines():
+            echo(line)
         if summary.resumed:
             echo(f"resuming: {summary.resumed}/{len(jobs)} cells already done in {run_dir}")
-        unlogged = [(j, r) for j in jobs if store.done(j.key) and (r := store.load(j.key)).mlflow_run_id is None]
+        _record_grid(spec, jobs, store, echo)
+        earlier = [(j, store.load(j.key)) for j in jobs if store.done(j.key)]
+        from harness.tracking import store_missing
+
+        lost = store_missing(spec.mlflow_uri)
+        unlogged = [(j, r) for j, r in earlier if r.mlflow_run_id is None or lost]
+        if lost and unlogged:
+            echo(f"{spec.mlflow_uri}: the MLflow store is missing; re-creating it and logging the "
+                 f"{len(unlogged)} finished cell(s) again")
         if not todo and not unlogged:
             summary.seconds = time.time() - t0
             return summary
-        write_json_atomic(run_dir / "spec.json", spec_to_dict(spec))
-        for data in {id(j.data): j.data for j in todo}.values():
-            write_split(data.split, run_dir / data.split_file)
         from harness.tracking import Tracker
 
         with phase(f"MLflow store: {spec.mlflow_uri}", enabled=show_progress):
+            # the store first: a dead server or a file that is not a database stops the run before its files
             tracker = Tracker(spec.mlflow_uri, spec.name, run_dir / "mlartifacts", spec.description)
             tracker.start_grid(run_dir, spec.name, spec_to_dict(spec), len(jobs))
+        write_json_atomic(run_dir / "spec.json", spec_to_dict(spec))
+        for data in {id(j.data): j.data for j in todo}.values():
+            write_split(data.split, inside(run_dir, data.split_file, "split file"))
+        known = tracker.run_ids()  # records whose run the store lacks (an emptied or replaced store) are logged again
+        unlogged += [(j, r) for j, r in earlier if r.mlflow_run_id and not lost and r.mlflow_run_id not in known]
         for job, record in unlogged:  # finished by a run whose driver died before logging them
             record.mlflow_run_id = tracker.log_cell(record, mlflow_params(spec, job, device), artifacts_of(record))
             store.save(record)

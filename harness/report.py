@@ -50,10 +50,18 @@ QUALITY_NAMES = {
 }
 
 
-def collect_results(run_dir: Path) -> pd.DataFrame:
-    """One row per finished cell, metrics as columns (generation metrics prefixed ``gen_``)."""
+def collect_results(run_dir: Path, *, grid: dict | None = None, include_superseded: bool = False) -> pd.DataFrame:
+    """One row per cell of the spec's grid, metrics as columns (generation metrics prefixed ``gen_``).
+
+    `grid`: the spec's resolved grid (`harness.identity`; default: the one the last run wrote).
+    ``df.attrs["notes"]`` says what was left out (superseded or corrupt records)."""
+    from harness.identity import read_grid, select
+
+    store = CellStore(run_dir)
+    grid = grid if grid is not None else read_grid(run_dir)
+    chosen, n_old = select(store.records(oldest_first=grid is None), grid, include_superseded=include_superseded)
     rows = []
-    for rec in CellStore(run_dir).records():
+    for rec in chosen:
         k = rec.key
         row = {"dataset": k.dataset, "category": k.category, "generator": k.generator, "detector": k.detector,
                "seed": k.seed, "n_synthetic": k.n_synthetic, "n_generated": rec.n_generated,
@@ -67,7 +75,16 @@ def collect_results(run_dir: Path) -> pd.DataFrame:
             if res.get("value") is None:
                 row[f"gen_{name}_unavailable"] = res.get("unavailable")
         rows.append(row)
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    if not df.empty:  # one row per cell, whatever lies in the folder: duplicates would break the paired stats
+        df = df.drop_duplicates(["dataset", "category", "generator", "detector", "seed", "n_synthetic"], keep="last")
+    notes = store.corrupt_lines()
+    if n_old:
+        notes.append(f"{n_old} superseded cell(s) of an older configuration in {run_dir} "
+                     + ("shown, labelled `[superseded <fingerprint>]`" if include_superseded
+                        else "left out; `bench report --all` shows them, labelled"))
+    df.attrs["notes"] = notes
+    return df
 
 
 def split_ratio_axis(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -441,15 +458,18 @@ def _spec_order(run_dir: Path) -> tuple[list[str], list[str]]:
 
 def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[str],
                  generator_order: Sequence[str] = (), detector_order: Sequence[str] = (),
-                 references: Path | None = None) -> list[Path]:
+                 references: Path | None = None, grid: dict | None = None,
+                 include_superseded: bool = False) -> list[Path]:
     """Render the report files; returns their paths. Raises if no cell has finished."""
     from harness import report_figures as figs
     from harness import report_latex as tex
     from harness import stats, verdict
 
-    df = collect_results(run_dir)
+    df = collect_results(run_dir, grid=grid, include_superseded=include_superseded)
+    folder_notes = df.attrs.get("notes", [])
     if df.empty:
-        raise FileNotFoundError(f"{run_dir}: no finished cells to report; run `bench run SPEC` first")
+        raise FileNotFoundError(f"{run_dir}: no finished cells of this spec to report; run `bench run SPEC` first"
+                                + (f" ({'; '.join(folder_notes)})" if folder_notes else ""))
     df, axis = split_ratio_axis(df)
     out_dir.mkdir(parents=True, exist_ok=True)
     if not generator_order or not detector_order:  # a RUN_DIR alone: the order its spec listed
@@ -482,7 +502,8 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
 
     lines = [f"# {title}", "",
              f"Categories: {', '.join(cats)} · seeds: {', '.join(map(str, seeds))} · "
-             f"mean ± std over seeds (per seed, averaged over categories); best per column in bold.", ""]
+             f"mean ± std over seeds (per seed, averaged over categories); best per column in bold.", "",
+             *[f"Note: {n}." for n in folder_notes], *([""] if folder_notes else [])]
     verdict_of = verdict.verdicts(aug_cells, gens, dets, headline or metrics)
     sentences = [verdict.sentence(v, METRIC_NAMES.get(v.metric, v.metric)) for v in verdict_of]
     if sentences:

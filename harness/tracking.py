@@ -88,6 +88,35 @@ def attach_report(tracking_uri: str, experiment: str, run_dir: Path, paths: Iter
     return rid
 
 
+def store_missing(tracking_uri: str) -> bool:
+    """True when the URI names a local SQLite store whose file is gone (deleted after a run):
+    the finished cells' runs are lost and must be logged again."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return False
+    path = tracking_uri[len("sqlite:///"):]
+    return path not in ("", ":memory:") and not Path(path).exists()
+
+
+class TrackingError(RuntimeError):
+    """The MLflow store cannot be opened (a dead server, a file that is not a database): one line."""
+
+
+def _probe_server(tracking_uri: str, timeout: float = 5.0) -> None:
+    """A tracking server that does not answer is one line in seconds (MLflow's own client retries
+    with backoff for minutes first). Any HTTP answer counts as alive (auth is MLflow's business)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(tracking_uri.rstrip("/") + "/health", timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TrackingError(f"{tracking_uri}: cannot reach the MLflow server ({reason}); start it, fix tracking_uri, "
+                            "or remove it to use the run folder's own store") from None
+
+
 class Tracker:
     """Logs cells to an MLflow experiment named after the spec."""
 
@@ -99,6 +128,8 @@ class Tracker:
         self._mlflow = mlflow
         self.parent_id: str | None = None
         self.artifact_root = artifact_root
+        if tracking_uri.startswith(("http://", "https://")):
+            _probe_server(tracking_uri)
         try:
             self.client = mlflow.MlflowClient(tracking_uri=tracking_uri)
             exp = self.client.get_experiment_by_name(experiment)
@@ -113,7 +144,10 @@ class Tracker:
         except Exception as exc:  # noqa: BLE001 - a full or read-only disk reads as SQLAlchemy errors
             err = translate(exc, artifact_root.parent, f"the MLflow store ({tracking_uri})")
             if err is exc:
-                raise
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+                raise TrackingError(f"{tracking_uri}: cannot open the MLflow store ({type(exc).__name__}: {first}); "
+                                    "fix tracking_uri (a sqlite:///file.db path, or a running MLflow server) or "
+                                    "remove it to use the run folder's own store") from None
             raise err from None
 
     def _describe_experiment(self, description: str) -> None:
@@ -128,6 +162,10 @@ class Tracker:
 
     def _runs(self, filter_string: str) -> list:
         return self.client.search_runs([self.experiment_id], filter_string=filter_string, max_results=50000)
+
+    def run_ids(self) -> set[str]:
+        """The FINISHED runs of the experiment (a record whose run is not among them is logged again)."""
+        return {r.info.run_id for r in self._runs("attributes.status = 'FINISHED'")}
 
     def close_interrupted(self) -> int:
         """Mark the RUNNING runs of a killed driver KILLED; how many there were."""

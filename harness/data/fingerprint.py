@@ -32,13 +32,22 @@ from harness.data.table import DatasetError, check_table
 log = logging.getLogger("harness.data")
 
 #: bump when what is cached per file changes
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
 class FileCheck:
     sha256: str
     any_set: bool  # masks: a pixel is > 0; images: always True
+    top: int = 0  # masks: the largest value
+    nonbinary: int = 0  # masks: pixels neither 0 nor `top` (harness.data.masks)
+    example: int = -1  # masks: one such value
+    dhash: str = ""  # images: perceptual hash (harness.data.duplicates)
+    width: int = 0
+    height: int = 0
+
+    def to_cache(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
 def _cache_file(paths: list[str]) -> Path | None:
@@ -66,20 +75,38 @@ def _check(path: str, is_mask: bool) -> FileCheck:
         raise DatasetError(f"{p}: file not found; check the dataset root") from None
     except OSError as exc:
         raise DatasetError(f"{p}: cannot read ({exc.strerror or exc.__class__.__name__}); check its permissions") from None
+    from harness.data.duplicates import dhash
+    from harness.data.masks import mask_values, nonbinary
+
+    extra: dict = {}
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
+            img = oriented(img)
+            extra.update(width=img.size[0], height=img.size[1])
             if is_mask:
                 any_set = bool(mask_array(img, p).any())
+                n, top, example = nonbinary(mask_values(img, p))
+                extra.update(nonbinary=n, top=top, example=example)
             else:
-                to_rgb(img, p)
+                extra["dhash"] = dhash(to_rgb(img, p))
                 any_set = True
+    except Image.DecompressionBombError as exc:
+        raise DatasetError(f"{p}: image too large to decode safely ({exc}); downscale the file, or raise "
+                           "PIL.Image.MAX_IMAGE_PIXELS if you trust it") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         if isinstance(exc, DatasetError):
             raise
         why = "truncated" if "truncated" in str(exc) else exc.__class__.__name__
         raise DatasetError(f"{p}: unreadable image ({why}); replace or remove the file") from None
-    return FileCheck(hashlib.sha256(data).hexdigest(), any_set)
+    return FileCheck(hashlib.sha256(data).hexdigest(), any_set, **extra)
+
+
+def oriented(img: Image.Image) -> Image.Image:
+    """`img` turned as its EXIF orientation says (what a viewer shows), so an image and its mask agree."""
+    from PIL import ImageOps
+
+    return ImageOps.exif_transpose(img) if img.getexif().get(0x0112, 1) != 1 else img
 
 
 def check_files_deep(table: pd.DataFrame, *, workers: int | None = None) -> dict[str, FileCheck]:
@@ -108,7 +135,7 @@ def check_files_deep(table: pd.DataFrame, *, workers: int | None = None) -> dict
             raise DatasetError(f"{p}: file not found; check the dataset root") from None
         hit = cached.get(p)
         if hit and hit.get("stat") == stats[p] and hit.get("mask") == jobs[p]:
-            results[p] = FileCheck(hit["sha256"], hit["any_set"])
+            results[p] = FileCheck(**{k: hit[k] for k in FileCheck.__dataclass_fields__ if k in hit})
         else:
             todo.append(p)
     if todo:
@@ -120,7 +147,7 @@ def check_files_deep(table: pd.DataFrame, *, workers: int | None = None) -> dict
         if cache_path is not None:
             from harness.fsio import write_json_atomic
 
-            entries = {**cached, **{p: {"stat": stats[p], "mask": jobs[p], "sha256": r.sha256, "any_set": r.any_set}
+            entries = {**cached, **{p: {"stat": stats[p], "mask": jobs[p], **r.to_cache()}
                                     for p, r in results.items()}}
             try:
                 write_json_atomic(cache_path, {"version": _CACHE_VERSION, "files": entries})
@@ -129,12 +156,18 @@ def check_files_deep(table: pd.DataFrame, *, workers: int | None = None) -> dict
     return results
 
 
-def verify_table(table: pd.DataFrame, source: str, *, empty_masks: str = "error") -> tuple[pd.DataFrame, str]:
-    """Decode every file, refuse (or, with ``empty_masks: drop``, drop) anomalous images whose masks
-    are all zero, and return the table with its data fingerprint."""
+def verify_table(table: pd.DataFrame, source: str, *, empty_masks: str = "error", mask_threshold: int | None = None,
+                 duplicates: str = "refuse") -> tuple[pd.DataFrame, str]:
+    """Decode every file; refuse masks that are not binary (or binarise them at `mask_threshold`),
+    duplicate pictures across splits or labels (or drop them), anomalous images whose masks are
+    all zero (or drop them); return the table with its data fingerprint."""
     checks = check_files_deep(table)
+    _flag_odd_sizes(table, checks, source)
+    table = _check_masks(table, checks, source, mask_threshold)
+    table = _check_duplicates(table, checks, source, duplicates)
     anomalous = table["label"] == 1
-    empty = [i for i in table.index[anomalous] if not any(checks[str(m)].any_set for m in table.at[i, "mask_paths"])]
+    on = (lambda c: c.any_set) if mask_threshold is None else (lambda c: c.top > mask_threshold)
+    empty = [i for i in table.index[anomalous] if not any(on(checks[str(m)]) for m in table.at[i, "mask_paths"])]
     if empty:
         first = table.at[empty[0], "image_path"]
         masks = ", ".join(table.at[empty[0], "mask_paths"])
@@ -147,14 +180,81 @@ def verify_table(table: pd.DataFrame, source: str, *, empty_masks: str = "error"
                     source, len(empty), first)
         table = table.drop(index=empty).reset_index(drop=True)
         check_table(table, source)
-    return table, data_fingerprint(table, checks)
+    fp = data_fingerprint(table, checks, mask_threshold)
+    if mask_threshold is not None:  # the run reads 0/255 copies: every `> 0` reader downstream agrees
+        from harness.data.adapters.builtin import cache_root
+        from harness.data.masks import binarised_copy
+
+        table = table.copy()
+        table["mask_paths"] = [[binarised_copy(m, checks[str(m)].sha256, mask_threshold, cache_root()) for m in ms]
+                               for ms in table["mask_paths"]]
+    return table, fp
 
 
-def data_fingerprint(table: pd.DataFrame, checks: dict[str, FileCheck]) -> str:
+def _flag_odd_sizes(table: pd.DataFrame, checks: dict[str, FileCheck], source: str) -> None:
+    """Warn about images more than twice as large or small as the category's median (a stray file, a crop)."""
+    sizes = [(str(p), checks[str(p)].width, checks[str(p)].height) for p in table["image_path"]]
+    sizes = [s for s in sizes if s[1] and s[2]]
+    if len(sizes) < 3:
+        return
+    mw = sorted(w for _, w, _ in sizes)[len(sizes) // 2]
+    mh = sorted(h for _, _, h in sizes)[len(sizes) // 2]
+    odd = [(p, w, h) for p, w, h in sizes if not (0.5 <= w / mw <= 2 and 0.5 <= h / mh <= 2)]
+    if odd:
+        p, w, h = odd[0]
+        log.warning("warning: %s: %d image(s) far off the category's size %dx%d (first: %s, %dx%d); check they "
+                    "belong here", source, len(odd), mw, mh, p, w, h)
+
+
+def _check_masks(table: pd.DataFrame, checks: dict[str, FileCheck], source: str, threshold: int | None) -> pd.DataFrame:
+    from harness.data.masks import LOSSY_SUFFIXES, refusal
+
+    masks = sorted({str(m) for ms in table["mask_paths"] for m in ms})
+    lossy = [m for m in masks if Path(m).suffix.lower() in LOSSY_SUFFIXES]
+    if lossy:
+        log.warning("warning: %s: %d mask(s) in a lossy format (first: %s): compression changes pixel values; "
+                    "export masks as PNG", source, len(lossy), lossy[0])
+    odd = [m for m in masks if checks[m].nonbinary]
+    if odd and threshold is None:
+        c = checks[odd[0]]
+        more = f" ({len(odd) - 1} more mask(s) too)" if len(odd) > 1 else ""
+        raise DatasetError(refusal(odd[0], c.nonbinary, c.top, c.example) + more)
+    if odd:
+        log.warning("warning: %s: mask_threshold %d: %d mask(s) with %d non-binary pixel(s) binarised as > %d "
+                    "(first: %s)", source, threshold, len(odd), sum(checks[m].nonbinary for m in odd), threshold, odd[0])
+    return table
+
+
+def _check_duplicates(table: pd.DataFrame, checks: dict[str, FileCheck], source: str, policy: str) -> pd.DataFrame:
+    from harness.data.duplicates import describe, leaking_groups, rows_to_drop
+
+    content = {str(p): checks[str(p)].sha256 for p in table["image_path"]}
+    perceptual = {str(p): (checks[str(p)].dhash, (checks[str(p)].width, checks[str(p)].height))
+                  for p in table["image_path"] if checks[str(p)].dhash}
+    groups = leaking_groups(table, content, perceptual)
+    if not groups:
+        return table
+    if policy != "drop":
+        more = f" (and {len(groups) - 1} more group(s))" if len(groups) > 1 else ""
+        raise DatasetError(f"{source}: the same picture in two places: {describe(table, groups[0])}{more}; it leaks "
+                           "between train and test or good and defect. Remove the copies, or set `duplicates: drop` "
+                           "on the dataset")
+    drop = sorted({i for g in groups for i in rows_to_drop(table, g)})
+    log.warning("warning: %s: duplicates: drop: dropped %d copy(ies) of %d duplicated picture(s) (first: %s)",
+                source, len(drop), len(groups), table.at[drop[0], "image_path"])
+    table = table.drop(index=drop).reset_index(drop=True)
+    check_table(table, source)
+    return table
+
+
+def data_fingerprint(table: pd.DataFrame, checks: dict[str, FileCheck], mask_threshold: int | None = None) -> str:
     """Short hash of the file list and every file's content, in table order (rows sorted by path)."""
+    from harness.data.masks import content_key
+
     h = hashlib.sha256()
     for row in table[["image_path", "mask_paths", "label", "defect_type", "split"]].itertuples(index=False):
         h.update(json.dumps([row.image_path, checks[str(row.image_path)].sha256, int(row.label), row.defect_type,
-                             row.split, [[m, checks[str(m)].sha256] for m in row.mask_paths]]).encode())
+                             row.split, [[m, content_key(checks[str(m)].sha256, mask_threshold)]
+                                         for m in row.mask_paths]]).encode())
     return h.hexdigest()[:16]
 

@@ -14,12 +14,18 @@ from harness.fsio import atomic_path
 
 
 def _open(path: Path) -> Image.Image:
+    """The decoded image, turned as its EXIF orientation says (images and masks alike)."""
+    from harness.data.fingerprint import oriented
+
     try:
         img = Image.open(path)
         img.load()
-        return img
+        return oriented(img)
     except FileNotFoundError:
         raise DatasetError(f"{path}: file not found; check the dataset root") from None
+    except Image.DecompressionBombError as exc:
+        raise DatasetError(f"{path}: image too large to decode safely ({exc}); downscale the file, or raise "
+                           "PIL.Image.MAX_IMAGE_PIXELS if you trust it") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise DatasetError(f"{path}: unreadable image ({exc.__class__.__name__}); replace or remove the file") from None
 

@@ -54,12 +54,21 @@ def list_images(folder: Path) -> list[Path]:
 
 
 def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) from the file header; an unreadable file is a `DatasetError`."""
+    """(width, height) as a viewer shows it (EXIF orientation applied) from the file header; an
+    unreadable file is a `DatasetError`."""
     try:
         with Image.open(path) as img:
-            return img.size
+            w, h = img.size
+            try:
+                turned = img.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+            except (OSError, SyntaxError, ValueError):  # a cut file: the deep check names it (`truncated`)
+                turned = False
+            return (h, w) if turned else (w, h)
     except FileNotFoundError:
         raise DatasetError(f"{path}: file not found; check the dataset root") from None
+    except Image.DecompressionBombError as exc:
+        raise DatasetError(f"{path}: image too large to decode safely ({exc}); downscale the file, or raise "
+                           "PIL.Image.MAX_IMAGE_PIXELS if you trust it") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise DatasetError(f"{path}: unreadable image ({exc.__class__.__name__}); replace or remove the file") from None
 
