@@ -137,6 +137,9 @@ def test_deleted_mlflow_store_is_recreated_and_relogged(bench, tmp_path, data):
     case("B12c").check(proc.stdout)
     # read with sqlite3: this process's MLflow still holds an engine on the deleted file
     with sqlite3.connect(exp.run_dir / "mlflow.db") as db:
-        runs = db.execute("select run_uuid, status from runs").fetchall()
-    assert sorted(status for _, status in runs) == ["FINISHED", "FINISHED"]
+        runs = db.execute("select run_uuid, status from runs where run_uuid in "
+                          "(select run_uuid from tags where key = 'mlflow.parentRunId')").fetchall()
+        parents = db.execute("select count(*) from runs where run_uuid not in "
+                             "(select run_uuid from tags where key = 'mlflow.parentRunId')").fetchone()[0]
+    assert sorted(status for _, status in runs) == ["FINISHED", "FINISHED"] and parents == 1  # the grid's run
     assert {r.mlflow_run_id for r in CellStore(exp.run_dir).records()} == {rid for rid, _ in runs}

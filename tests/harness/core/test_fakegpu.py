@@ -73,7 +73,9 @@ def test_values_are_the_cpus_and_training_works():
         assert all(is_fake(p) and p.device == dev for p in model.parameters())
         out = train(model, data.to(dev))
         assert out.device == dev
-        torch.testing.assert_close(out.cpu(), on_cpu, rtol=0, atol=0)
+        # the CPU's values up to float rounding: AdamW takes its foreach path on a non-CPU device, and
+        # kernels may sum in another order (bit-identical alone, ~6e-8 apart after other tests in CI)
+        torch.testing.assert_close(out.cpu(), on_cpu, rtol=1e-5, atol=1e-6)
         buffer = io.BytesIO()
         torch.save(model.state_dict(), buffer)  # saved as host values, loadable anywhere
         buffer.seek(0)
