@@ -74,7 +74,7 @@ class GaussianMap:
 class NearestNeighbourMap:
     """Distance of each (3×3-averaged) patch to its nearest neighbour in a bank of normal patches."""
 
-    def __init__(self, bank_fraction: float = 0.1, seed: int = 0, chunk: int = 4096):
+    def __init__(self, bank_fraction: float = 0.1, seed: int = 0, chunk: int = 1024):
         self.bank_fraction, self.seed, self.chunk = bank_fraction, seed, chunk
         self.bank: torch.Tensor | None = None
 
