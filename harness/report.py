@@ -10,7 +10,9 @@ bold "do not rank these" warning where the pixel-AP or image-AUROC differences a
 noise or rest on one seed. Generator cost (`harness.report_cost`) sits next to it. Then each
 generator against no augmentation (``none``), paired by category and seed: the seed-to-seed
 spread of the main table is mostly shared by all generators (same split, same canvases), so the
-paired difference is the sharper answer to "by how much".
+paired difference is the sharper answer to "by how much". Next to it each generator against the
+best one-class reference of the run (`harness.report_gains`): whether the generated anomalies
+beat the best use of the normals alone, not just the detector trained without anomalies.
 One-class references (which use no generated anomalies) get their own table, and the
 generation-quality numbers (IS, IC-LPIPS, mask statistics) theirs, with "n/a" where the
 weights a metric needs are missing — the reason is printed under the table.
