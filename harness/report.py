@@ -10,7 +10,9 @@ bold "do not rank these" warning where the pixel-AP or image-AUROC differences a
 noise or rest on one seed. Generator cost (`harness.report_cost`) sits next to it. Then each
 generator against no augmentation (``none``), paired by category and seed: the seed-to-seed
 spread of the main table is mostly shared by all generators (same split, same canvases), so the
-paired difference is the sharper answer to "by how much".
+paired difference is the sharper answer to "by how much". Next to it each generator against the
+best one-class reference of the run (`harness.report_gains`): whether the generated anomalies
+beat the best use of the normals alone, not just the detector trained without anomalies.
 One-class references (which use no generated anomalies) get their own table, and the
 generation-quality numbers (IS, IC-LPIPS, mask statistics) theirs, with "n/a" where the
 weights a metric needs are missing — the reason is printed under the table.
@@ -30,6 +32,7 @@ from harness.cells import ONE_CLASS, CellStore
 from harness.fsio import write_text_atomic
 from harness.references import OURS, load_references, reference_table
 from harness.report_cost import cost_columns, cost_table, gain_per_cost
+from harness.report_gains import gain_table, gains_over_one_class, reference_sentence
 from harness.stats import MIN_CI_PAIRS
 
 METRIC_NAMES = {
@@ -547,6 +550,20 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
                   "(wins/pairs) counts the pairs where the generator is higher.", "", _markdown(simple), ""]
         tables.append(("paired-none", f"Against {BASELINE}, paired by category and seed",
                        "Mean ± std of generator − none; (wins/pairs).", simple))
+    gains = gains_over_one_class(df, gens, dets, metrics)
+    if not gains.empty:
+        gain_md = gain_table(gains, gens, dets, METRIC_NAMES)
+        lines += ["## Against the best one-class reference, paired by category and seed", "",
+                  "Mean ± std over (category, seed) of generator → detector − the one-class reference on the same "
+                  "split and normals; (wins/pairs) counts the pairs where the augmented detector is higher. The "
+                  "reference is, per metric, the one-class detector with the best mean over this run (per seed "
+                  f"averaged over categories, then over seeds): {reference_sentence(gains, METRIC_NAMES)}. A "
+                  f"positive `{BASELINE}` row means the detector beats the one-class level with no anomaly at all; "
+                  "a generator helps beyond the normals only where its row is above zero.", "",
+                  _markdown(gain_md), ""]
+        tables.append(("gain-one-class", "Against the best one-class reference, paired by category and seed",
+                       "Mean ± std of generator → detector − best one-class reference (by run mean); "
+                       "(wins/pairs).", gain_md))
     costs = cost_table(df, gens)
     if not costs.empty:
         lines += ["## Cost: generator fit and sampling, detector training", "", COST_NOTE, "", _markdown(costs, as_written=True), ""]
@@ -697,6 +714,10 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
         paired_csv = out_dir / "paired.csv"
         write_text_atomic(paired_csv, pd.concat(paired_all).to_csv(index=False, float_format="%.6g"))
         paths.append(paired_csv)
+    if not gains.empty:
+        gains_csv = out_dir / "gains_one_class.csv"
+        write_text_atomic(gains_csv, gains.to_csv(index=False, float_format="%.6g"))
+        paths.append(gains_csv)
     if not corr.empty:
         corr_csv = out_dir / "correlation.csv"
         write_text_atomic(corr_csv, corr.to_csv(index=False, float_format="%.6g"))

@@ -24,6 +24,7 @@ SIZE = 48
 TINY: dict[str, dict] = {
     "supervised-seg": {"base_width": 8, "input_size": 32, "batch_size": 4, "max_steps": 3},
     "frozen-seg": {"max_steps": 4, "eval_every": 5, "batch_size": 4},
+    "residual-seg": {"max_steps": 4, "eval_every": 2, "batch_size": 4, "n_features": 16},
     "patchcore": {"input_size": 64},
     "padim": {"input_size": 64},
     "draem": {"input_size": 32, "recon_width": 4, "disc_width": 4, "batch_size": 4, "max_steps": 2},

@@ -99,6 +99,14 @@ def check_frozen_seg(cls, tmp_path, seen, monkeypatch) -> None:
     assert [p["step"] for p in det.training_curve] == [1, 2]  # it did train (and scored the fold)
 
 
+def check_residual_seg(cls, tmp_path, seen, monkeypatch) -> None:
+    det = cls({"max_steps": 2, "eval_every": 1, "batch_size": 4, "n_features": 16}, _ctx(tmp_path), seed=0)
+    det.fit(_normals_only(tmp_path))
+    assert det.anomalous_training_pixels == 0
+    # step 0 is the one-class map alone, scored on the fold; then it trained (on normals only)
+    assert [p["step"] for p in det.training_curve] == [0, 1, 2]
+
+
 def check_supervised_seg(cls, tmp_path, seen, monkeypatch) -> None:
     det = cls({"base_width": 4, "input_size": 32, "batch_size": 2, "max_steps": 2, "eval_every": 1}, _ctx(tmp_path),
               seed=0)
@@ -151,6 +159,7 @@ def check_glass(cls, tmp_path, seen, monkeypatch) -> None:
 
 CHECKS: dict[str, Callable] = {
     "frozen-seg": check_frozen_seg,
+    "residual-seg": check_residual_seg,
     "supervised-seg": check_supervised_seg,
     "draem": check_draem,
     "supersimplenet": check_supersimplenet,

@@ -1,0 +1,165 @@
+"""residual-seg: starts at the one-class map (step 0 is a candidate), cross-fitted normal maps, seeded."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import average_precision_score
+
+from detectors.base import TrainSet
+from detectors.one_class_maps import GaussianMap, NearestNeighbourMap, channel_subset, cross_fitted_maps
+from detectors.residual_seg import ResidualHead, ResidualSegmenter
+from harness.core import fakegpu
+from harness.data.io import load_mask
+from harness.plugin import ParamError, RunContext
+from harness.registry import DETECTORS
+
+
+def _conftest():
+    # by file: torch-fidelity installs a top-level `tests` package that shadows ours
+    spec = importlib.util.spec_from_file_location("_detectors_conftest", Path(__file__).with_name("conftest.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+make_tiny_set = _conftest().make_tiny_set
+
+TINY = {"max_steps": 4, "eval_every": 2, "batch_size": 4, "n_features": 16}
+SIZE = 48
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _backbone_code_imported():
+    import anomalib.models.components.feature_extractors  # noqa: F401
+
+
+def _ctx(tmp_path, device="cpu", name="w"):
+    return RunContext(category="tiny", image_size=SIZE, device=device, work_dir=tmp_path / name, show_progress=False,
+                      cache_dir=tmp_path / "features")
+
+
+def _with_validation(tmp_path, train: TrainSet) -> TrainSet:
+    _, val = make_tiny_set(tmp_path / "val", n_train=0, n_gen=0, n_test_good=3, n_test_bad=4, seed=7)
+    val = val.assign(role="validation")
+    return TrainSet(normal=train.normal, anomalous=train.anomalous,
+                    anomalous_defect_types=train.anomalous_defect_types, validation=val)
+
+
+def test_registered_and_params():
+    assert DETECTORS.get("residual-seg") is ResidualSegmenter
+    assert ResidualSegmenter.uses_anomalies is True
+    assert ResidualSegmenter.resolve_params(None, "cpu-quick").one_class == "gaussian"
+    with pytest.raises(ParamError, match="residual-seg.*one_class"):
+        ResidualSegmenter.resolve_params({"one_class": "svm"}, "cpu-quick")
+
+
+def test_untrained_head_adds_nothing_to_the_one_class_map():
+    torch.manual_seed(0)
+    head = ResidualHead(channels=5, width=4, bias_init=-3.0)
+    feats, z = torch.randn(2, 5, 6, 6), torch.randn(2, 1, 6, 6)
+    assert torch.equal(head(feats, z), z - 3.0)
+
+
+def test_cross_fitted_normal_maps_look_like_unseen_normals():
+    """In-sample maps are biased low (a Gaussian fitted on the very images it scores); the maps of
+    the normals the head trains on must look like those of normals never fitted."""
+    g = torch.Generator().manual_seed(0)
+    normals, unseen = torch.randn(40, 8, 4, 4, generator=g), torch.randn(40, 8, 4, 4, generator=g)
+    fitted = GaussianMap(0.01).fit(normals)
+    in_sample, fresh = fitted.score(normals).mean(), fitted.score(unseen).mean()
+    crossed = cross_fitted_maps(normals, "gaussian", folds=4, eps=0.01, bank_fraction=1.0, seed=0).mean()
+    assert in_sample < 0.9 * fresh
+    assert abs(crossed - fresh) < abs(in_sample - fresh) / 2
+    knn = NearestNeighbourMap(bank_fraction=1.0).fit(normals)
+    assert torch.all(knn.score(normals) < 1e-3)  # every normal patch is in its own bank
+    assert cross_fitted_maps(normals, "knn", folds=4, eps=0.01, bank_fraction=1.0, seed=0).min() > 0.1
+    with pytest.raises(ValueError, match="2 normal images"):
+        cross_fitted_maps(normals[:1], "gaussian", folds=4, eps=0.01, bank_fraction=1.0, seed=0)
+
+
+def test_nearest_neighbour_distance_is_the_brute_force_one():
+    g = torch.Generator().manual_seed(1)
+    normals, query = torch.randn(3, 4, 5, 5, generator=g), torch.randn(2, 4, 5, 5, generator=g)
+    knn = NearestNeighbourMap(bank_fraction=1.0, chunk=7).fit(normals)
+    bank = NearestNeighbourMap.patches(normals).permute(0, 2, 3, 1).reshape(-1, 4)
+    q = NearestNeighbourMap.patches(query).permute(0, 2, 3, 1).reshape(-1, 4)
+    expected = torch.cdist(q, bank).amin(1).reshape(2, 5, 5)
+    torch.testing.assert_close(knn.score(query), expected, atol=1e-4, rtol=1e-4)
+    assert channel_subset(10, 4, 0, torch.device("cpu")).tolist() == channel_subset(10, 4, 0, torch.device("cpu")).tolist()
+
+
+def test_step_zero_is_the_one_class_map_scored_on_the_validation_fold(tiny_set, tmp_path):
+    """The curve starts at step 0 with the one-class map's validation AP (recomputed here by
+    scikit-learn from PaDiM-style statistics on the same features), so early stopping can keep it."""
+    train, _ = tiny_set
+    train = _with_validation(tmp_path, train)
+    det = ResidualSegmenter(TINY, _ctx(tmp_path), seed=0)
+    det.fit(train)
+    curve = det.training_curve
+    assert curve[0]["step"] == 0 and [p["step"] for p in curve[1:]] == [2, 4]
+    # the same one-class statistics, recomputed outside the detector
+    nf = det.features(list(train.normal))
+    mean, std = nf.mean(dim=(0, 2, 3), keepdim=True), nf.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
+    channels = channel_subset(nf.shape[1], 16, 0, torch.device("cpu"))
+    stats = GaussianMap(0.01).fit(((nf - mean) / std)[:, channels])
+    vf = det.features(list(train.validation["image_path"]))
+    maps = stats.score(((vf - mean) / std)[:, channels])
+    maps = F.interpolate(maps[:, None], size=(SIZE, SIZE), mode="bilinear", align_corners=False)[:, 0]
+    masks = np.stack([load_mask(list(r.mask_paths), SIZE) for r in train.validation.itertuples()])
+    expected = average_precision_score(masks.reshape(-1), maps.numpy().reshape(-1))
+    assert curve[0]["val_pixel_ap"] == pytest.approx(expected, abs=2e-3)
+    best = max(curve, key=lambda p: p["val_pixel_ap"])
+    assert det.selected_step == best["step"]
+
+
+def test_a_kept_step_zero_predicts_the_one_class_map(tiny_set, tmp_path, monkeypatch):
+    """When no trained step beats step 0 on validation, predictions are the one-class map itself
+    (a monotone transform of it: the same ranking of every pixel)."""
+    train, test = tiny_set
+    train = _with_validation(tmp_path, train)
+    scores = iter([0.5, 0.4, 0.3])  # step 0, 2, 4: training only made it worse
+    monkeypatch.setattr("detectors.residual_seg.average_precision", lambda *_: next(scores))
+    det = ResidualSegmenter(TINY, _ctx(tmp_path), seed=0)
+    det.fit(train)
+    assert det.selected_step == 0
+    preds = det.predict(test)
+    feats = det._standardise(det.features(list(test["image_path"])))
+    z = det._z_map(feats)
+    one_class = F.interpolate(z, size=(SIZE, SIZE), mode="bilinear", align_corners=False)[:, 0]
+    np.testing.assert_allclose(preds.anomaly_maps, one_class.numpy() - 3.0, atol=1e-5)
+
+
+def test_generated_pairs_reach_the_head_and_same_seed_same_numbers(tiny_set, tmp_path):
+    train, test = tiny_set
+    a = ResidualSegmenter(TINY, _ctx(tmp_path, name="a"), seed=0)
+    a.fit(train)
+    assert a.anomalous_training_pixels > 0
+    b = ResidualSegmenter(TINY, _ctx(tmp_path, name="b"), seed=0)
+    b.fit(train)
+    np.testing.assert_array_equal(a.predict(test).anomaly_maps, b.predict(test).anomaly_maps)
+
+
+def test_knn_statistics_on_the_fake_gpu_match_the_cpu(tiny_set, tmp_path):
+    train, test = tiny_set
+    params = {**TINY, "one_class": "knn", "bank_fraction": 0.5}
+    cpu = ResidualSegmenter(params, _ctx(tmp_path, name="cpu"), seed=0)
+    cpu.fit(train)
+    before = fakegpu.ops_run
+    with fakegpu.fake_gpu() as dev:
+        det = ResidualSegmenter(params, _ctx(tmp_path, dev, name="gpu"), seed=0)
+        det.fit(train)
+        preds = det.predict(test)
+    assert fakegpu.ops_run > before
+    np.testing.assert_array_equal(preds.anomaly_maps, cpu.predict(test).anomaly_maps)
+
+
+def test_predict_before_fit_is_an_error(tmp_path):
+    with pytest.raises(RuntimeError, match="fit"):
+        ResidualSegmenter(TINY, _ctx(tmp_path), seed=0).predict(pd.DataFrame({"image_path": []}))
