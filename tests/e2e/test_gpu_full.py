@@ -29,7 +29,6 @@ TINY_DIFFUSION = dict(resolution=32, steps=2, batch_size=2, sample_steps=2, samp
                       lora_rank=4)
 TINY_DETECTOR = {
     "frozen-seg": dict(input_size=64, width=8, batch_size=4, max_steps=2, eval_every=1),
-    "residual-seg": dict(input_size=64, width=8, batch_size=4, max_steps=2, eval_every=1, n_features=32),
     "supervised-seg": dict(input_size=64, base_width=8, batch_size=4, epochs=1, max_steps=2, eval_every=1),
     "supersimplenet": dict(input_size=128, batch_size=4, epochs=1, max_steps=2, eval_every=1),  # its minimum
     "draem": dict(input_size=64, recon_width=8, disc_width=8, batch_size=4, epochs=1, max_steps=2, eval_every=1),
