@@ -157,7 +157,9 @@ def test_knn_statistics_on_the_fake_gpu_match_the_cpu(tiny_set, tmp_path):
         det.fit(train)
         preds = det.predict(test)
     assert fakegpu.ops_run > before
-    np.testing.assert_array_equal(preds.anomaly_maps, cpu.predict(test).anomaly_maps)
+    # the CPU's values up to float rounding: bit-identical alone, ~1e-5 apart after other tests in one
+    # process (as in tests/contract/test_detectors.py); a device mix raises, it does not round
+    np.testing.assert_allclose(preds.anomaly_maps, cpu.predict(test).anomaly_maps, rtol=1e-4, atol=1e-4)
 
 
 def test_predict_before_fit_is_an_error(tmp_path):
