@@ -16,6 +16,7 @@ class NoAnomalies(Generator):
 
     name = "none"
     needs_training = False
+    makes_pairs = False
 
     def fit(self, normal_images: Sequence[np.ndarray], anomaly_pairs: Sequence[AnomalyPair], *, seed: int) -> None:
         return None

@@ -43,6 +43,10 @@ class Generator(Plugin, ABC):
     #: False for generators whose `fit` learns no weights (pasting, procedural noise): the
     #: executors schedule the ones that train (minutes, a GPU's memory) first and size them apart
     needs_training: ClassVar[bool] = True
+    #: False for the no-augmentation baseline (`none`): it makes no pairs, so the harness gives it
+    #: one cell per detector (no synthetic:normal ratio axis) and reports compare every other
+    #: generator against it. The harness reads this flag and never a plug-in's name.
+    makes_pairs: ClassVar[bool] = True
 
     def __init__(self, params: dict[str, Any] | None, context: RunContext):
         self.params = self.resolve_params(params, context.profile)
