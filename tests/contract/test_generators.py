@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from generators.diffusion.toy import toy_normals, toy_pairs
+from harness.core.toydata import toy_normals, toy_pairs
 from harness.core import AnomalyPair, RunContext
 from harness.core.fakegpu import fake_gpu
 from harness.core.registry import GENERATORS
