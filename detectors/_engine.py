@@ -21,7 +21,7 @@ from detectors._accelerator import lightning_device
 from detectors._anomalib_data import TrainSetDataModule, collect_predictions, quiet_lightning
 from harness.core import Predictions, RunContext, TrainSet
 from harness.core.device import as_tensor
-from harness.core.average_precision import average_precision
+from harness.core.pixel_metrics import average_precision
 
 
 def make_engine(context: RunContext, **trainer_kwargs: Any):

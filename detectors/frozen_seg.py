@@ -36,7 +36,7 @@ from harness.core import DETECTORS, Detector, PluginParams, Predictions, Require
 from detectors.feature_cache import FeatureCache, cache_key, weights_identity
 from harness.core.device import as_tensor, generator, randint, to_numpy
 from harness.core.io import file_sha256, load_image, load_mask
-from harness.core.average_precision import average_precision
+from harness.core.pixel_metrics import average_precision
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ from detectors.frozen_seg import FrozenEncoderSegmenter, LightDecoder, focal_dic
 from detectors.one_class_maps import OneClassKind, channel_subset, cross_fitted_maps, make_map
 from harness.core.device import as_tensor, generator, randint
 from harness.core.io import load_mask
-from harness.core.average_precision import average_precision
+from harness.core.pixel_metrics import average_precision
 
 log = logging.getLogger(__name__)
 

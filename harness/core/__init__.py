@@ -14,13 +14,14 @@ any harness module outside `harness.core`). Everything a plug-in may use is here
 - `dataset`   — `DatasetAdapter`
 - `checks`    — the contract suite as a public API: `check_generator`, `check_detector`,
   `parametrize_with_checks`
-- `device`    — the run's device, seeded draws, numpy↔tensor conversions, bf16 autocast
+- `device`    — the run's device, seeded draws, numpy↔tensor conversions, bf16 autocast (its
+  `generator` is imported from `harness.core.device`: `harness.core.generator` is the contract module)
 - `fakegpu`   — a fake accelerator (``fakegpu:0``) that raises on a device mix, for CPU-only tests
 - `io`        — image and mask reading at the run's size, `save_png`, `file_sha256`, `DatasetError`
 - `fsio`      — atomic writes (temp file + rename)
 - `lock`      — cross-process locks (`exclusive`)
 - `foreground` — the object estimate placement uses (`fit_object`, `on_object_fraction`)
-- `average_precision` — pixel average precision on tensors, on any device
+- `pixel_metrics` — pixel average precision on tensors, on any device
 - `runtime`   — process-wide settings (threads, malloc arenas)
 - `toydata`   — tiny procedural data (in memory for generators, on disk for detectors)
 - `offline_sources` — where offline weights come from (facts `bench doctor` shares)
@@ -45,7 +46,7 @@ from harness.core.registry import DATASETS, DETECTORS, GENERATORS, Entry, Regist
 _LAZY: dict[str, str] = {
     **dict.fromkeys(("CheckFailed", "check_detector", "check_generator", "detector_checks", "generator_checks",
                      "parametrize_with_checks"), "checks"),
-    **dict.fromkeys(("Precision", "as_device", "as_tensor", "autocast", "fast_math", "generator", "is_cuda",
+    **dict.fromkeys(("Precision", "as_device", "as_tensor", "autocast", "fast_math", "is_cuda",
                      "peak_memory_mib", "rand", "randint", "randn", "reset_peak_memory", "resolve_device",
                      "synchronize", "to_numpy", "use_bf16"), "device"),
     **dict.fromkeys(("fake_gpu",), "fakegpu"),
@@ -53,7 +54,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("atomic_path", "write_bytes_atomic", "write_json_atomic", "write_text_atomic"), "fsio"),
     **dict.fromkeys(("exclusive",), "lock"),
     **dict.fromkeys(("ObjectEstimate", "estimate_foreground", "fit_object", "on_object_fraction"), "foreground"),
-    **dict.fromkeys(("average_precision",), "average_precision"),
+    **dict.fromkeys(("average_precision",), "pixel_metrics"),
     **dict.fromkeys(("apply_threads", "large_buffers_unmapped"), "runtime"),
     **dict.fromkeys(("make_tiny_set", "toy_normals", "toy_pairs"), "toydata"),
 }

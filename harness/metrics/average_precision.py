@@ -1,8 +1,9 @@
-"""Moved to `harness.core.average_precision` (pixel average precision), where plug-ins import it from; this old name is the same
-module object (not a copy), so harness code and tests that import or monkeypatch it keep working."""
+"""Moved to `harness.core.pixel_metrics` (pixel average precision), where plug-ins import it from;
+this old name is the same module object (not a copy), so harness code and tests that import or
+monkeypatch it keep working."""
 
 import sys
 
-from harness.core import average_precision as _moved
+from harness.core import pixel_metrics as _moved
 
 sys.modules[__name__] = _moved

@@ -4,6 +4,7 @@ and a plug-in depends on the harness's public surface, `harness.core`, only."""
 from __future__ import annotations
 
 import ast
+import types
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,9 @@ def test_every_public_name_of_the_core_resolves():
 
     missing = [n for n in harness.core.__all__ if not hasattr(harness.core, n)]
     assert not missing, missing
+    # a helper named like a core submodule would read as the module once that is imported
+    shadowed = [n for n in harness.core.__all__ if isinstance(getattr(harness.core, n), types.ModuleType)]
+    assert not shadowed, shadowed
 
 
 def test_the_check_sees_a_violation(tmp_path):

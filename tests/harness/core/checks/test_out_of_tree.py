@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.core import (AnomalyPair, Detector, Generator, PluginParams, Predictions, generator, load_image,
-                          randint, to_numpy)
+from harness.core import AnomalyPair, Detector, Generator, PluginParams, Predictions, load_image, randint, to_numpy
+from harness.core.device import generator
 
 
 class FlipSquare(Generator):

@@ -4,7 +4,7 @@ Why ours: early stopping scores the validation fold's pixel maps every `eval_eve
 (frozen-seg); with scikit-learn each evaluation copied millions of pixels to the host and sorted
 them there, which on a GPU was most of a detector cell. Same definition as scikit-learn (one
 precision-recall point per distinct score, AP = Σ (Rₖ − Rₖ₋₁)·Pₖ, float64 sums), checked against
-it in `tests/harness/metrics/test_average_precision.py`.
+it in `tests/harness/core/test_pixel_metrics.py`.
 """
 
 from __future__ import annotations
