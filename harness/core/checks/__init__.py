@@ -97,7 +97,8 @@ def check_declarations(cls: type[Plugin], params: dict[str, Any], checks: Sequen
     unknown_profiles = set(cls.profile_defaults) - set(PROFILES)
     assert not unknown_profiles, f"{cls.name}: profile_defaults for unknown profiles {sorted(unknown_profiles)}"
     for profile in PROFILES:
-        resolved = cls.resolve_params(params, profile)  # ParamError names the bad key
+        cls.resolve_params({}, profile)  # its own defaults validate (ParamError names the bad key)
+    resolved = cls.resolve_params(params, "cpu-quick")  # the checks' size
     stale = set(cls.expected_failures) - set(checks)
     assert not stale, f"{cls.name}: expected_failures names no check of it: {sorted(stale)} (checks: {list(checks)})"
     assert all(isinstance(r, str) and r for r in cls.expected_failures.values()), \
