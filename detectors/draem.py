@@ -18,7 +18,8 @@ class DraemDetector(AnomalibDetector):
     name = "draem"
     uses_anomalies: ClassVar[bool] = True
     #: the contract checks' size (harness.core.checks): seconds on a CPU
-    tiny_params: ClassVar[dict[str, Any]] = {"input_size": 32, "recon_width": 4, "disc_width": 4, "batch_size": 4, "max_steps": 2}
+    tiny_params: ClassVar[dict[str, Any]] = {"input_size": 32, "recon_width": 4, "disc_width": 4, "batch_size": 4,
+                                             "max_steps": 2}
     include_anomalous = True
     balanced = True
 

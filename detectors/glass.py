@@ -18,8 +18,8 @@ class GlassDetector(AnomalibDetector):
     name = "glass"
     uses_anomalies: ClassVar[bool] = True
     #: the contract checks' size (harness.core.checks): seconds on a CPU
-    tiny_params: ClassVar[dict[str, Any]] = {"input_size": 64, "batch_size": 4, "embed_dim": 32, "discriminator_hidden": 32, "step": 1,
-                                               "max_steps": 2}
+    tiny_params: ClassVar[dict[str, Any]] = {"input_size": 64, "batch_size": 4, "embed_dim": 32,
+                                             "discriminator_hidden": 32, "step": 1, "max_steps": 2}
     include_anomalous = True
     balanced = True
 
