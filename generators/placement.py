@@ -19,11 +19,10 @@ from typing import Callable, Literal, Sequence
 
 import numpy as np
 
-from generators.base import AnomalyPair
-from harness.data.foreground import (  # noqa: F401  (re-exported: the placement API names them)
+from harness.core import AnomalyPair, PluginParams
+from harness.core.foreground import (  # noqa: F401  (re-exported: the placement API names them)
     MAX_COVERAGE, MIN_COVERAGE, ObjectEstimate, estimate_foreground, fit_object,
 )
-from harness.plugin import PluginParams
 
 PlacementMode = Literal["auto", "anywhere", "object"]
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from harness.core.io import oriented
 from harness.data.table import DatasetError, check_table
 
 log = logging.getLogger("harness.data")
@@ -100,13 +101,6 @@ def _check(path: str, is_mask: bool) -> FileCheck:
         why = "truncated" if "truncated" in str(exc) else exc.__class__.__name__
         raise DatasetError(f"{p}: unreadable image ({why}); replace or remove the file") from None
     return FileCheck(hashlib.sha256(data).hexdigest(), any_set, **extra)
-
-
-def oriented(img: Image.Image) -> Image.Image:
-    """`img` turned as its EXIF orientation says (what a viewer shows), so an image and its mask agree."""
-    from PIL import ImageOps
-
-    return ImageOps.exif_transpose(img) if img.getexif().get(0x0112, 1) != 1 else img
 
 
 def check_files_deep(table: pd.DataFrame, *, workers: int | None = None) -> dict[str, FileCheck]:

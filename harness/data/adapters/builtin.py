@@ -77,6 +77,7 @@ class BuiltinDataset(DatasetAdapter):
 
     name = "builtin"
     Params = BuiltinParams
+    generated_without_root = "$BENCH_DATA_DIR or ~/.cache/anomaly-aug-bench"
 
     def _root(self, category: str | None = None) -> Path:
         """The folder to read `category` from: the given root, or the cache (drawn if absent)."""

@@ -86,7 +86,7 @@ needs_pool3 = pytest.mark.skipif(G.fid_helper_weights() is None,
 @pytest.fixture(scope="module")
 def builtin_images(tmp_path_factory):
     from harness.data.builtin import synthesize
-    from harness.data.io import load_image
+    from harness.core.io import load_image
 
     root = tmp_path_factory.mktemp("kid-data")
     synthesize(root, categories=["pushpins", "screw_bag"], image_size=64,
