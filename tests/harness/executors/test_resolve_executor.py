@@ -50,23 +50,3 @@ def test_spec_executor_is_validated():
     assert validate_spec({**spec, "executor": "auto"}).executor == "auto"
     with pytest.raises(Exception, match="executor"):
         validate_spec({**spec, "executor": "slurm"})
-
-
-def test_ray_submits_each_fit_with_a_share_of_the_cheap_jobs_beside_it():
-    """A fit starts first (started last it would run alone at the end), and cheap cells follow it
-    before the next fit, so a core is free for them and the first results show early."""
-    from types import SimpleNamespace as NS
-
-    from harness.executors.ray_executor import fits_beside_cheap_jobs
-
-    def job(gen, seed=0):
-        needs = None if gen is None else NS(generator=NS(name=gen), id=f"{gen}{seed}")
-        return NS(needs=needs, label=f"{gen}{seed}")
-
-    jobs = [job(None), job("none"), job("cutpaste"), job("dhdiff"), job("copy-paste"), job("dhdiff", 1),
-            job("twostage")]
-    # three fits (dhdiff twice, twostage), four cheap jobs shared out between them
-    assert [j.label for j in fits_beside_cheap_jobs(jobs)] == [
-        "dhdiff0", "None0", "dhdiff1", "none0", "twostage0", "cutpaste0", "copy-paste0"]
-    cheap = [job(None), job("none"), job("cutpaste")]
-    assert fits_beside_cheap_jobs(cheap) == cheap
