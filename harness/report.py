@@ -40,7 +40,7 @@ from harness.report_cost import cost_columns
 from harness.report_sections import COST_NOTE, SECTIONS, ReportData, ReportParts, analyse, verdict_note
 # the table builders, importable from here as before the split
 from harness.report_tables import (HEADLINE_METRICS, METRIC_NAMES, QUALITY_NAMES, SIGNAL_COLUMNS, SIGNAL_RATIO,
-                                   UNKNOWN, VALIDATION_METRIC, WEAK_RATIO, _order, correlation_table,
+                                   UNKNOWN, VALIDATION_METRIC, WEAK_RATIO, in_preferred_order, correlation_table,
                                    paired_table, quality_table, rank_table, ratio_table, signal_check, stats_table,
                                    summarise, timing_table, wide_table)
 
@@ -128,13 +128,13 @@ def write_report(run_dir: Path, out_dir: Path, *, title: str, metrics: Sequence[
         generator_order = generator_order or spec_order[0]
         detector_order = detector_order or spec_order[1]
     summary = summarise(df, [m for m in METRIC_NAMES if m in df.columns])
-    gens = _order([g for g in df["generator"].unique() if g != ONE_CLASS], generator_order)
+    gens = in_preferred_order([g for g in df["generator"].unique() if g != ONE_CLASS], generator_order)
     data = ReportData(
         title=title, out_dir=out_dir, df=df, axis=axis, folder_notes=folder_notes,
         metrics=[m for m in metrics if m in df.columns], headline=[m for m in HEADLINE_METRICS if m in df.columns],
         summary=summary, gens=gens,
-        dets=_order(summary.loc[summary["generator"] != ONE_CLASS, "detector"].unique(), detector_order),
-        ref_dets=_order(summary.loc[summary["generator"] == ONE_CLASS, "detector"].unique(), detector_order),
+        dets=in_preferred_order(summary.loc[summary["generator"] != ONE_CLASS, "detector"].unique(), detector_order),
+        ref_dets=in_preferred_order(summary.loc[summary["generator"] == ONE_CLASS, "detector"].unique(), detector_order),
         baseline=run_baseline(run_dir, gens), references=references)
     parts = analyse(data)
     for section in SECTIONS:

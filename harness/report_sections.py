@@ -19,7 +19,7 @@ from harness.references import OURS, load_references, reference_table
 from harness.report_cost import cost_table, gain_per_cost
 from harness.report_gains import gain_table, gains_over_one_class, reference_sentence
 from harness.report_tables import (HEADLINE_METRICS, METRIC_NAMES, QUALITY_NAMES, SIGNAL_RATIO, VALIDATION_METRIC,
-                                   WEAK_RATIO, _markdown, _quality_columns, _signal_lines, _signal_warnings,
+                                   WEAK_RATIO, markdown, quality_columns, signal_lines, signal_warnings,
                                    correlation_table, paired_table, quality_table, rank_table, ratio_table,
                                    signal_check, stats_table, summarise, timing_table, wide_table)
 
@@ -97,11 +97,11 @@ class ReportParts:
 
     @property
     def signal_lines(self) -> list[str]:
-        return _signal_lines(self.check, self.data.baseline)
+        return signal_lines(self.check, self.data.baseline)
 
     @property
     def signal_warnings(self) -> list[str]:
-        return _signal_warnings(self.check)
+        return signal_warnings(self.check)
 
 
 def analyse(data: ReportData) -> ReportParts:
@@ -143,7 +143,7 @@ def signal(d: ReportData, p: ReportParts) -> None:
 def main_table(d: ReportData, p: ReportParts) -> None:
     main_md = wide_table(d.aug, d.gens, d.dets, d.metrics)
     p.main_tex = wide_table(d.aug, d.gens, d.dets, d.metrics, latex=True)
-    p.lines += ["## Detectors trained with each generator's anomalies", "", *p.signal_warnings, _markdown(main_md), ""]
+    p.lines += ["## Detectors trained with each generator's anomalies", "", *p.signal_warnings, markdown(main_md), ""]
     p.tables.append(("main", "Detectors trained with each generator's anomalies",
                      f"Mean ± std over seeds; best per column in bold; {OURS}.", main_md))
 
@@ -158,7 +158,7 @@ def validation(d: ReportData, p: ReportParts) -> None:
                 "Pixel AP on the validation fold (real anomalies carved from generator-train: never test, never "
                 "seen by a generator) at the step each detector kept. Choose generator variants and params on "
                 "this table, then read the test tables above; choosing on test makes them optimistic.", "",
-                _markdown(val_md), "", *_signal_lines(val_check, d.baseline), ""]
+                markdown(val_md), "", *signal_lines(val_check, d.baseline), ""]
     p.tables.append(("validation", "Model selection: pixel AP on the validation fold",
                      "Validation fold: real anomalies carved from generator-train, never test.", val_md))
 
@@ -172,7 +172,7 @@ def references(d: ReportData, p: ReportParts) -> None:
                 "own number, often with the best epoch chosen on the test split and another split and "
                 f"budget) or *third-party re-run*. Not comparable cell by cell with the tables above, "
                 f"which are {OURS} (held-out real anomalies, nothing selected on test).", "",
-                _markdown(ref_rows.set_index("source")), ""]
+                markdown(ref_rows.set_index("source")), ""]
     p.tables.append(("references", "Reported elsewhere (not measured here)",
                      "paper-reported or third-party re-run; not measured here.", ref_rows.set_index("source")))
 
@@ -184,7 +184,7 @@ def against_baseline(d: ReportData, p: ReportParts) -> None:
     simple = paired_table(d.aug_cells, d.gens, d.dets, d.metrics, baseline=b)
     p.lines += [f"## Against `{b}`, paired by category and seed", "",
                 f"Mean ± std over (category, seed) of generator − `{b}` for the same detector; "
-                "(wins/pairs) counts the pairs where the generator is higher.", "", _markdown(simple), ""]
+                "(wins/pairs) counts the pairs where the generator is higher.", "", markdown(simple), ""]
     p.tables.append(("paired-none", f"Against {b}, paired by category and seed",
                      f"Mean ± std of generator − {b}; (wins/pairs).", simple))
 
@@ -204,7 +204,7 @@ def against_one_class(d: ReportData, p: ReportParts) -> None:
                 "reference is, per metric, the one-class detector with the best mean over this run (per seed "
                 f"averaged over categories, then over seeds): {reference_sentence(gains, METRIC_NAMES)}. "
                 + helps, "",
-                _markdown(gain_md), ""]
+                markdown(gain_md), ""]
     p.tables.append(("gain-one-class", "Against the best one-class reference, paired by category and seed",
                      "Mean ± std of generator → detector − best one-class reference (by run mean); "
                      "(wins/pairs).", gain_md))
@@ -215,14 +215,14 @@ def cost(d: ReportData, p: ReportParts) -> None:
     if costs.empty:
         return
     p.lines += ["## Cost: generator fit and sampling, detector training", "", COST_NOTE, "",
-                _markdown(costs, as_written=True), ""]
+                markdown(costs, as_written=True), ""]
     p.tables.append(("cost", "Cost per generator", "Seconds per augmented set (fit, sampling) and per detector "
                      "cell; n/a: recorded before costs were.", costs))
     for m in d.headline[:1]:
         value = gain_per_cost(d.aug_cells, d.gens, d.dets, m, METRIC_NAMES[m], baseline=d.baseline)
         if not value.empty:
             p.lines += [f"### {METRIC_NAMES[m]} gained over `{d.baseline}` per minute of generator time", "",
-                        _markdown(value, as_written=True), ""]
+                        markdown(value, as_written=True), ""]
             p.tables.append((f"cost-gain-{m}", f"{METRIC_NAMES[m]} gained over {d.baseline} per generator minute",
                              f"Gain = generator mean − {d.baseline} mean (main table); per fit-minute and per "
                              "fit + sampling minute of one set.", value))
@@ -252,7 +252,7 @@ def paired_statistics(d: ReportData, p: ReportParts) -> None:
             continue
         paired_all.append(ps)
         t = stats_table(ps, d.gens, d.dets, stat_metrics)
-        p.lines += [f"### {heading}", "", _markdown(t), ""]
+        p.lines += [f"### {heading}", "", markdown(t), ""]
         p.tables.append((f"stats-{reference}", f"Paired statistics {heading.replace('`', '')}",
                          "Mean difference [95% bootstrap CI] (wins/pairs) p = Holm-adjusted Wilcoxon.", t))
     if paired_all:
@@ -266,7 +266,7 @@ def verdict_comparisons(d: ReportData, p: ReportParts) -> None:
         return
     vt = verdict.verdict_table(p.verdicts, METRIC_NAMES)
     p.lines += ["## Verdict: the comparisons behind it", "", verdict_note(d.baseline), "",
-                _markdown(vt, as_written=True), ""]
+                markdown(vt, as_written=True), ""]
     p.tables.append(("verdict", "The comparisons behind the verdict",
                      "Paired t-test on (dataset, category, seed) pairs, two-sided, 5 %.", vt))
 
@@ -283,7 +283,7 @@ def ranks(d: ReportData, p: ReportParts) -> None:
                     "Per detector and metric, each category (seed mean) ranks the generators (1 = best, ties "
                     "averaged); Friedman test (scipy), Nemenyi post-hoc and critical difference (scikit-posthocs, "
                     "Demšar 2006). Generators whose average ranks differ by less than the CD are not "
-                    "distinguishable.", "", _markdown(rt), ""]
+                    "distinguishable.", "", markdown(rt), ""]
         p.tables.append(("ranks", "Average ranks (1 = best) over categories", "Friedman test; Nemenyi CD.", rt))
         for r in found:
             paths = figs.cd_figure(r, METRIC_NAMES.get(r["metric"], r["metric"]), d.out_dir)
@@ -303,7 +303,7 @@ def one_class(d: ReportData, p: ReportParts) -> None:
     ref_md = wide_table(ref.assign(generator=ref["detector"], detector=""), d.ref_dets, [""], d.metrics)
     ref_md.columns = [c.strip() for c in ref_md.columns]
     ref_md.index.name = "detector"
-    p.lines += ["## One-class references (no generated anomalies)", "", _markdown(ref_md), ""]
+    p.lines += ["## One-class references (no generated anomalies)", "", markdown(ref_md), ""]
     p.tables.append(("one-class", "One-class references (no generated anomalies)", "", ref_md))
 
 
@@ -313,7 +313,7 @@ def generation_quality(d: ReportData, p: ReportParts) -> None:
         p.lines += ["## Generation quality", "", *[f"- {n}" for n in notes], ""]
     if quality.empty:
         return
-    p.lines += ["## Generation quality", "", _markdown(quality), ""] + [f"- {n}" for n in notes]
+    p.lines += ["## Generation quality", "", markdown(quality), ""] + [f"- {n}" for n in notes]
     if any(c.startswith("mask ") for c in quality.columns):
         p.lines.append("- mask … W1: 1-D Wasserstein distance between the generated masks' statistic (area "
                        "fraction, connected parts, centroid) and the real generator-train masks'; lower is closer.")
@@ -333,7 +333,7 @@ def quality_vs_detection(d: ReportData, p: ReportParts) -> None:
     from harness import stats
 
     cells = d.aug_cells
-    qcols = _quality_columns(cells)
+    qcols = quality_columns(cells)
     corr = stats.quality_correlation(cells, qcols, d.headline, d.dets) if qcols and d.headline else pd.DataFrame()
     if corr.empty:
         return
@@ -343,12 +343,12 @@ def quality_vs_detection(d: ReportData, p: ReportParts) -> None:
                 "Spearman ρ (`scipy.stats.spearmanr`) across generators between each quality metric (generator "
                 "mean) and the detector's metric (generator mean); n = generators with both. Distances (KID, "
                 "mask W1) are lower-is-closer, so a negative ρ means closer-to-real sets detect better; "
-                "IC-LPIPS is diversity (higher = more diverse).", "", _markdown(ct), ""]
+                "IC-LPIPS is diversity (higher = more diverse).", "", markdown(ct), ""]
     p.tables.append(("correlation", "Quality vs detection: Spearman rho across generators", "", ct))
     per_cat = correlation_table(corr, d.dets, d.headline, "category")
     if not per_cat.empty:
         p.lines += ["Per category (seed means), where it has ≥ 3 generators with both values:", "",
-                    _markdown(per_cat), ""]
+                    markdown(per_cat), ""]
         p.tables.append(("correlation-category", "Quality vs detection per category", "", per_cat))
     for det in d.dets:
         points = {(q, m): stats.quality_points(cells, q, m, det).reindex(
@@ -375,7 +375,7 @@ def ratio_axis(d: ReportData, p: ReportParts) -> None:
                 f"training images. Mean ± std over seeds. The tables above use n = {n_top}{flat}", ""]
     for m in d.headline or d.metrics:
         rt = ratio_table(axis, d.gens, d.dets, m)
-        p.lines += [f"### {METRIC_NAMES.get(m, m)}", "", _markdown(rt), ""]
+        p.lines += [f"### {METRIC_NAMES.get(m, m)}", "", markdown(rt), ""]
         p.tables.append((f"ratio-{m}", f"{METRIC_NAMES.get(m, m)} against the number of generated pairs", "", rt))
         paths = figs.ratio_figure(axis, d.ref, d.gens, d.dets, m, METRIC_NAMES.get(m, m), d.out_dir)
         p.figures.append((f"{METRIC_NAMES.get(m, m)} against the synthetic:normal ratio", paths))
@@ -390,7 +390,7 @@ def per_category(d: ReportData, p: ReportParts) -> None:
         part = summarise(d.df[d.df["category"] == cat], d.metrics)
         part = part[part["generator"] != ONE_CLASS]
         t = wide_table(part, d.gens, d.dets, d.metrics)
-        p.lines += [f"### {cat}", "", _markdown(t), ""]
+        p.lines += [f"### {cat}", "", markdown(t), ""]
         p.tables.append((f"category-{cat}", f"Per category: {cat}", "", t))
 
 
@@ -398,7 +398,7 @@ def timing(d: ReportData, p: ReportParts) -> None:
     t = timing_table(d.df, d.gens)
     note = ("A cell's own seconds: the detector's training and scoring (as MLflow's durations). The "
             "generator's fit and sampling come before, once per set: see the cost table.")
-    p.lines += ["## Time per job", "", note, "", _markdown(t), ""]
+    p.lines += ["## Time per job", "", note, "", markdown(t), ""]
     p.tables.append(("timing", "Wall time per cell", note, t))
 
 

@@ -57,7 +57,8 @@ def ratio_table(axis: pd.DataFrame, gens: Sequence[str], dets: Sequence[str], me
     return out
 
 
-def _order(values: Sequence[str], preferred: Sequence[str]) -> list[str]:
+def in_preferred_order(values: Sequence[str], preferred: Sequence[str]) -> list[str]:
+    """`values` in the order `preferred` (the spec) lists them, any others sorted after."""
     seen = [v for v in preferred if v in set(values)]
     return seen + sorted(set(values) - set(seen))
 
@@ -152,7 +153,7 @@ def _ratio_text(ratio: float) -> str:
     return "∞×" if np.isinf(ratio) else f"{ratio:.1f}×"
 
 
-def _signal_lines(check: pd.DataFrame, baseline: str | None) -> list[str]:
+def signal_lines(check: pd.DataFrame, baseline: str | None) -> list[str]:
     lines = []
     for r in check.itertuples():
         name = METRIC_NAMES.get(r.metric, r.metric)
@@ -168,7 +169,7 @@ def _signal_lines(check: pd.DataFrame, baseline: str | None) -> list[str]:
     return lines
 
 
-def _signal_warnings(check: pd.DataFrame) -> list[str]:
+def signal_warnings(check: pd.DataFrame) -> list[str]:
     """One bold block per detector whose headline-metric differences must not be read as a ranking."""
     flagged = check[check["metric"].isin(HEADLINE_METRICS) & check["verdict"].isin(["noise", "weak", UNKNOWN])]
     lines = []
@@ -358,14 +359,14 @@ def timing_table(df: pd.DataFrame, generators: Sequence[str]) -> pd.DataFrame:
     return out
 
 
-def _markdown(df: pd.DataFrame, *, as_written: bool = False) -> str:
+def markdown(df: pd.DataFrame, *, as_written: bool = False) -> str:
     """`as_written`: cells kept as formatted ("+0.150", "10.0"), not re-parsed as numbers by tabulate."""
     if df.empty:
         return "_(no rows)_"
     return df.to_markdown(disable_numparse=True) if as_written else df.to_markdown()
 
 
-def _quality_columns(df: pd.DataFrame) -> list[str]:
+def quality_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in df.columns if c.startswith("gen_") and not c.endswith("_unavailable")
             and pd.to_numeric(df[c], errors="coerce").notna().any()]
 

@@ -87,8 +87,13 @@ def test_the_local_executor_runs_needs_first_once_and_fails_their_dependents(tmp
 @pytest.mark.slow
 def test_the_ray_executor_runs_needs_first_once_and_fails_their_dependents(tmp_path):
     ray = pytest.importorskip("ray", reason="Ray not installed (pip install -e '.[ray]')")
+    import sys
+
+    from ray import cloudpickle
+
     from harness.executors.ray_executor import RayExecutor
 
+    cloudpickle.register_pickle_by_value(sys.modules[Step.__module__])  # workers cannot import a test module
     try:
         _check(*_run(RayExecutor(num_cpus=2), tmp_path))
     finally:
