@@ -19,8 +19,9 @@ def makes_pairs(name: str) -> bool:
     from harness.core.registry import GENERATORS
 
     try:
-        return bool(GENERATORS.get(name).makes_pairs)
-    except Exception:  # noqa: BLE001 - unknown or broken plug-in: never the baseline
+        # `in` first: it loads that one entry point, where `get` of an unknown name imports every plug-in
+        return name not in GENERATORS or bool(GENERATORS.get(name).makes_pairs)
+    except Exception:  # noqa: BLE001 - a plug-in that fails to import: never the baseline
         return True
 
 
