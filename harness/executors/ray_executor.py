@@ -233,7 +233,8 @@ class RayExecutor:
                     else:
                         callbacks.event(job, "end", first_line(result.message) if isinstance(result, JobFailed) else "")
         finally:
-            for ref in submitted.values():  # Ctrl-C / driver error: nothing computes for no one
+            needs = [ref for job_id, ref in submitted.items() if job_id not in targets]
+            for ref in [*pending, *needs]:  # Ctrl-C / driver error: nothing computes for no one
                 ray.cancel(ref, force=True)
             ray.kill(events)
 
