@@ -82,10 +82,13 @@ def in_order(targets: Sequence[Job]) -> list[Job]:
 
 def heavy_first(targets: Sequence[Job]) -> list[Job]:
     """Submission order for executors that run jobs side by side: each heavy need with the targets
-    that use it, then a share of the light targets, then the next heavy need, ... A long job started
-    last would run alone at the end while the other cores idle; started first, the other cores run
-    light jobs beside it and the first results show within seconds. Order within each group is
-    kept; results do not depend on the order."""
+    that use it, one light target after every heavy group but the last, then the rest of the light
+    targets. Executors start ready jobs in submission order, so the heavy ones start first (a long
+    job started last would run alone at the end while the other cores idle: the grid's wall time is
+    at least its longest chain), and the light job between two heavy ones shows a first result
+    within seconds. Giving each heavy job a larger share of light ones before the next kept the
+    quick demo's second DH-Diff fit waiting 3.5 min on 2 cores (7 min 40 s in all instead of ~6).
+    Order within each group is kept; results do not depend on the order."""
     heavy: dict[str, list[Job]] = {}
     light: list[Job] = []
     for job in targets:
@@ -97,7 +100,7 @@ def heavy_first(targets: Sequence[Job]) -> list[Job]:
     if not heavy:
         return light
     k = len(heavy)
-    shares = [light[i * len(light) // k:(i + 1) * len(light) // k] for i in range(k)]
+    shares = [light[i:i + 1] for i in range(k - 1)] + [light[k - 1:]]
     return [job for group, share in zip(heavy.values(), shares) for job in (*group, *share)]
 
 

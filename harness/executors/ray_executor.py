@@ -201,8 +201,12 @@ class RayExecutor:
         heavy_share, job_share = gpu_shares(env.device, self.gpus_per_job)
         options = {"num_cpus": self.cpus_per_job, "max_retries": self.max_retries}
         task = ray.remote(job_task)
-        heavy_task = task.options(**options, num_gpus=heavy_share)
         light_task = task.options(**options, num_gpus=job_share)
+        # Ray queues tasks per scheduling class (function + resources) and does not keep the
+        # submission order across classes: a separate class for the heavy jobs, even at the same
+        # share (0 GPUs on a CPU), let every cheap job start before the second DH-Diff fit
+        # (quick.yaml: 7 min 41 s instead of ~6 on 2 cores). One class where the shares are equal.
+        heavy_task = light_task if heavy_share == job_share else task.options(**options, num_gpus=heavy_share)
         cwd = os.getcwd()
         worker_env = env.for_worker()  # no bars from workers, nothing of the driver's display
         context_ref = ray.put(context)

@@ -106,9 +106,10 @@ def test_in_order_puts_each_need_once_before_its_first_user():
     assert [j.id for j in in_order([t4, t5])] == ["broken", "t4", "after-broken", "t5"]
 
 
-def test_heavy_needs_go_first_each_with_a_share_of_the_light_jobs():
-    """A long fit starts first (started last it would run alone at the end), and cheap cells follow it
-    before the next fit, so a core is free for them and the first results show early."""
+def test_heavy_needs_go_first_with_one_light_job_between_them():
+    """The fits start first (a fit started last runs alone at the end: the grid waits for its
+    longest chain), with one cheap job between two fits so a first result shows early; the other
+    cheap jobs follow the last fit."""
     from harness.core.registry import GENERATORS
     from harness.jobs import GenerateJob
 
@@ -122,8 +123,11 @@ def test_heavy_needs_go_first_each_with_a_share_of_the_light_jobs():
     assert GENERATORS.get("dhdiff").needs_training and not GENERATORS.get("cutpaste").needs_training
     jobs = [job(None), job("none"), job("cutpaste"), job("dhdiff"), job("copy-paste"), job("dhdiff", 1),
             job("twostage")]
-    # three fits (dhdiff twice, twostage), four cheap jobs shared out between them
+    # three fits (dhdiff twice, twostage), one cheap job after each but the last, then the rest
     assert [j.label for j in heavy_first(jobs)] == [
         "dhdiff0", "None0", "dhdiff1", "none0", "twostage0", "cutpaste0", "copy-paste0"]
+    two_fits = [job("dhdiff"), job("dhdiff", 1), *(job(g, s) for s in (0, 1) for g in (None, "none", "cutpaste"))]
+    assert [j.label for j in heavy_first(two_fits)] == [
+        "dhdiff0", "None0", "dhdiff1", "none0", "cutpaste0", "None1", "none1", "cutpaste1"]
     cheap = [job(None), job("none"), job("cutpaste")]
     assert heavy_first(cheap) == cheap
