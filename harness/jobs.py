@@ -76,6 +76,11 @@ class GenerateJob:
     def id(self) -> str:
         return f"generate:{self.root}"
 
+    @property
+    def needs(self) -> None:
+        """Nothing: a generator fits on the slice's split, which the driver writes before any job."""
+        return None
+
     def describe(self) -> str:
         return f"{self.data.dataset.name}/{self.data.category} · {self.generator.key} · seed {self.data.seed}"
 
