@@ -42,7 +42,7 @@ from typing import Any, Sequence
 
 from harness.core.generator import AnomalyPair
 # one module per metric family; importable from here as before the split
-from harness.metrics.ic_lpips import LpipsFeatures, PairwiseFn, build_lpips, cluster_lpips, ic_lpips_metric
+from harness.metrics.ic_lpips import LpipsFeatures, PairwiseFn, _lpips_input, build_lpips, cluster_lpips, ic_lpips_metric
 from harness.metrics.inception_score import inception_score, is_metric, load_inception
 from harness.metrics.kid_fid import (FID_HELPER_FILE, FID_HELPER_SHA256, FID_HELPER_SIZE, FID_MIN_IMAGES,
                                      KID_SUBSET_SIZE_MAX, KID_SUBSETS, POOL3_HOW, Pool3Features, fid_helper_weights,
@@ -54,7 +54,7 @@ from harness.metrics.result import MetricResult, unavailable
 
 __all__ = ["FID_HELPER_FILE", "FID_HELPER_SHA256", "FID_HELPER_SIZE", "FID_MIN_IMAGES", "KID_SUBSETS",
            "KID_SUBSET_SIZE_MAX", "MASK_KEYS", "OBJECT_KEYS", "POOL3_HOW", "LpipsFeatures", "MetricResult",
-           "PairwiseFn", "Pool3Features", "build_lpips", "cluster_lpips", "fid_helper_weights", "generation_metrics",
+           "PairwiseFn", "Pool3Features", "_lpips_input", "build_lpips", "cluster_lpips", "fid_helper_weights", "generation_metrics",
            "ic_lpips_metric", "inception_score", "is_metric", "kid_fid_metrics", "load_inception", "load_pool3",
            "mask_consistency_metrics", "mask_distribution_metrics", "on_object_metrics"]
 
