@@ -6,7 +6,7 @@ plate) teach a detector the wrong thing, so every baseline generator takes a
 foreground) or ``"auto"`` (object when a foreground is found that covers 5–95 % of the
 image, anywhere otherwise — textures have no foreground to find).
 
-The foreground is `harness.data.foreground`'s estimate (the one DH-Diff and the
+The foreground is `harness.core.foreground`'s estimate (the one DH-Diff and the
 "mask on object" generation metric use): per canvas its own object/background split (border
 colour distance, Otsu), falling back to the set-level object mask fitted on the normal
 training images when a canvas does not split.

@@ -128,7 +128,7 @@ class ReportSpec(_Strict):
     @field_validator("metrics")
     @classmethod
     def _known_metrics(cls, v: list[str]) -> list[str]:
-        from harness.report import METRIC_NAMES
+        from harness.report_tables import METRIC_NAMES
 
         unknown = [m for m in v if m not in METRIC_NAMES]
         if unknown:

@@ -49,7 +49,7 @@ class DHDiffParams(DiffusionParams):
     background_blend_from: float = 0.2  # fraction of steps after which the background is pinned
     second_pass: bool = False  # sample: redraw the image with the mask strand pinned to the first pass's mask
     window: float = 1.0  # diffusion window side / image side; < 1: anomaly-centred windows (windows.py)
-    # sampling: masks only on the object (harness.data.foreground) for defect types whose real
+    # sampling: masks only on the object (harness.core.foreground) for defect types whose real
     # few-shot masks lie on it; auto (default: when an object is found), anywhere, or object
     # (required). auto was chosen on the validation fold and the on-object metric, 3 seeds on
     # built-in pushpins and hazelnut (docs/dhdiff.md, "Ablations"); never on test.

@@ -28,6 +28,7 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from harness.core.io import oriented
+from harness.data.cache import cache_root
 from harness.data.table import DatasetError, check_table
 
 log = logging.getLogger("harness.data")
@@ -52,8 +53,6 @@ class FileCheck:
 
 
 def _cache_file(paths: list[str]) -> Path | None:
-    from harness.data.adapters.builtin import cache_root
-
     if not paths:
         return None
     common = os.path.commonpath(paths)
@@ -176,7 +175,6 @@ def verify_table(table: pd.DataFrame, source: str, *, empty_masks: str = "error"
         check_table(table, source)
     fp = data_fingerprint(table, checks, mask_threshold)
     if mask_threshold is not None:  # the run reads 0/255 copies: every `> 0` reader downstream agrees
-        from harness.data.adapters.builtin import cache_root
         from harness.data.masks import binarised_copy
 
         table = table.copy()

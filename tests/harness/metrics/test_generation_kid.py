@@ -69,7 +69,9 @@ def test_kid_subsets_are_seeded_and_too_few_images_is_na():
 
 def test_kid_unavailable_with_the_fix_when_no_pool3_weights(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
-    monkeypatch.setattr(G, "fid_helper_weights", lambda weights_dir=None: None)
+    from harness.metrics import kid_fid
+
+    monkeypatch.setattr(kid_fid, "fid_helper_weights", lambda weights_dir=None: None)
     rng = np.random.default_rng(0)
     pairs = _pairs([rng.integers(0, 256, (32, 32, 3)).astype(np.uint8) for _ in range(4)])
     res = G.generation_metrics(pairs, pairs[:2], weights_dir=tmp_path / "wd", download=False, only=["kid", "fid"])
