@@ -50,12 +50,12 @@ def main(argv: list[str] | None = None) -> None:
     import torch
     from sklearn.metrics import roc_auc_score
 
-    from detectors.base import TrainSet
+    from harness.core import TrainSet
     from harness.data.builtin import synthesize
     from harness.data.split import few_shot_split, rows_for
-    from harness.plugin import RunContext
-    from harness.registry import DATASETS, DETECTORS
-    from harness.runtime import limit_malloc_arenas
+    from harness.core import RunContext
+    from harness.core import DATASETS, DETECTORS
+    from harness.core.runtime import limit_malloc_arenas
 
     torch.set_num_threads(1)
     limit_malloc_arenas()  # PatchCore's coreset otherwise grows past 9 GB on CPU

@@ -26,8 +26,8 @@ from harness.augmented import write_augmented  # noqa: E402
 from harness.config import SplitSpec  # noqa: E402
 from harness.data.split import few_shot_split  # noqa: E402
 from harness.jobs import _SeedData, sample_pairs  # noqa: E402
-from harness.plugin import RunContext  # noqa: E402
-from harness.registry import DATASETS, DETECTORS, GENERATORS  # noqa: E402
+from harness.core import RunContext  # noqa: E402
+from harness.core import DATASETS, DETECTORS, GENERATORS  # noqa: E402
 
 #: each detector's name for "train this many steps" (and its epochs cap, lifted here)
 STEP_PARAMS = {"frozen-seg": {}, "supervised-seg": {"epochs": 100000}, "draem": {"epochs": 100000},

@@ -27,11 +27,11 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from detectors.base import TrainSet  # noqa: E402
-from harness.data.io import save_png  # noqa: E402
+from harness.core import TrainSet  # noqa: E402
+from harness.core.io import save_png  # noqa: E402
 from harness.metrics.detection import compute_detection_metrics  # noqa: E402
-from harness.plugin import RunContext  # noqa: E402
-from harness.registry import DETECTORS  # noqa: E402
+from harness.core import RunContext  # noqa: E402
+from harness.core import DETECTORS  # noqa: E402
 
 
 def _canvas(rng: np.random.Generator, size: int) -> np.ndarray:

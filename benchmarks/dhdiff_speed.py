@@ -46,7 +46,7 @@ def main() -> None:
 
     from generators.diffusion.backbone import make_unet, spec_from
     from generators.dhdiff.generator import DHDiff
-    from harness.plugin import RunContext
+    from harness.core import RunContext
 
     ctx = RunContext(category="bottle", image_size=256, profile=args.profile, device=args.device, show_progress=False)
     params = {"block_channels": [int(c) for c in args.block_channels.split(",")]} if args.block_channels else {}

@@ -25,7 +25,7 @@ from pathlib import Path
 from harness.cells import CellStore
 from harness.config import validate_spec
 from harness.pipeline import run_experiment
-from harness.runtime import apply_threads, available_cores
+from harness.core.runtime import apply_threads, available_cores
 
 SIZE = 64
 

@@ -21,9 +21,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from generators.base import AnomalyPair  # noqa: E402
-from harness.plugin import RunContext  # noqa: E402
-from harness.registry import GENERATORS  # noqa: E402
+from harness.core import AnomalyPair  # noqa: E402
+from harness.core import RunContext  # noqa: E402
+from harness.core import GENERATORS  # noqa: E402
 
 
 def canvases(n: int, size: int, seed: int = 0) -> list[np.ndarray]:

@@ -140,7 +140,7 @@ def precision_check(device: str, echo=print, steps: int = 60) -> dict:
     import numpy as np
     import torch
 
-    from generators.diffusion.toy import toy_normals, toy_pairs
+    from harness.core.toydata import toy_normals, toy_pairs
     from harness.core import RunContext
     from harness.core.device import synchronize
     from harness.core.registry import GENERATORS

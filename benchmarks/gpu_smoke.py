@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     from harness.config import ExperimentSpec, validate_spec
     from harness.core.device import fast_math, peak_memory_mib, reset_peak_memory, synchronize
     from harness.data.builtin import synthesize
-    from harness.executors import local
+    from harness import jobs as job_fns  # the jobs' own functions: timed on any executor
     from harness.pipeline import run_experiment
     from harness.report import write_report
     from stages import GpuMonitor
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"start-up (imports, CUDA, data at {args.image_size} px): {time.perf_counter() - T0:.1f} s")
         monitor = GpuMonitor(dev.index or 0) if dev.type == "cuda" else None
         jobs: list[dict] = []
-        real_generate, real_detect = local.run_generate, local.run_detect
+        real_generate, real_detect = job_fns.run_generate, job_fns.run_detect
 
         def timed(kind: str, fn, label):
             def run(spec_, job, *rest):
@@ -243,8 +243,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"util {rec['gpu_util_%'] if rec['gpu_util_%'] is not None else '-':>5} %  {ok}")
             return run
 
-        local.run_generate = timed("generate", real_generate, lambda j: j.generator.key)
-        local.run_detect = timed("detect", real_detect,
+        job_fns.run_generate = timed("generate", real_generate, lambda j: j.generator.key)
+        job_fns.run_detect = timed("detect", real_detect,
                                  lambda j: f"{j.key.generator} → {j.key.detector}")
         resolved = ExperimentSpec.resolved_device
         ExperimentSpec.resolved_device = lambda self: str(dev)  # the fake GPU is no spec value
@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
                              generator_order=gens, detector_order=dets)
                 tables[grid] = (exp.report_dir / "results.md").read_text()
         finally:
-            local.run_generate, local.run_detect = real_generate, real_detect
+            job_fns.run_generate, job_fns.run_detect = real_generate, real_detect
             ExperimentSpec.resolved_device = resolved
             if monitor is not None:
                 monitor.stop()

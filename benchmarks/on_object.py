@@ -17,9 +17,9 @@ import numpy as np
 
 from harness.augmented import load_augmented
 from harness.core.generator import AnomalyPair
-from harness.data.io import load_image, load_mask
+from harness.core.io import load_image, load_mask
 from harness.metrics.generation import on_object_metrics
-from harness.registry import DATASETS
+from harness.core import DATASETS
 
 
 def real_pairs(spec: dict, dataset: dict, category: str, seed: int, run_dir: Path) -> list[AnomalyPair]:

@@ -34,8 +34,8 @@ from anomalib.data.datasets.base import AnomalibDataset
 from torch.utils.data import DataLoader, Sampler
 from torchvision.transforms.v2 import Resize
 
-from detectors.base import Predictions, TrainSet
-from harness.data.io import load_mask, save_png
+from harness.core import Predictions, TrainSet
+from harness.core.io import load_mask, save_png
 
 SEGMENTATION = "segmentation"
 CLASSIFICATION = "classification"

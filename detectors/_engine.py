@@ -19,10 +19,9 @@ import torch
 
 from detectors._accelerator import lightning_device
 from detectors._anomalib_data import TrainSetDataModule, collect_predictions, quiet_lightning
-from detectors.base import Predictions, TrainSet
+from harness.core import Predictions, RunContext, TrainSet
 from harness.core.device import as_tensor
-from harness.metrics.average_precision import average_precision
-from harness.plugin import RunContext
+from harness.core.pixel_metrics import average_precision
 
 
 def make_engine(context: RunContext, **trainer_kwargs: Any):
@@ -71,7 +70,7 @@ def progress_bars(show: bool) -> Iterator[None]:
 
 def validation_fold(train: TrainSet, image_size: int) -> tuple[torch.Tensor, np.ndarray] | None:
     """The validation fold's images ((N, 3, S, S) floats in [0, 1]) and masks, or None without anomalies."""
-    from harness.data.io import load_image, load_mask
+    from harness.core.io import load_image, load_mask
 
     table = train.validation
     if table is None or not len(table) or not (table["label"] == 1).any():

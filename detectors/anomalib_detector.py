@@ -12,8 +12,7 @@ from typing import Any
 import pandas as pd
 from pydantic import Field
 
-from detectors.base import Detector, Predictions, TrainSet
-from harness.plugin import PluginParams
+from harness.core import Detector, PluginParams, Predictions, RequiredFile, TrainSet
 
 
 class BackboneParams(PluginParams):
@@ -22,6 +21,11 @@ class BackboneParams(PluginParams):
     backbone_weights: str | None = Field(None, description="local timm-named state dict; else packaged/downloaded")
     input_size: int | None = Field(None, ge=32, description="model input side; None = the run's image_size")
     batch_size: int = Field(8, ge=1)
+
+
+def backbone_files(params: Any) -> list[RequiredFile]:
+    """The ImageNet backbone a detector's params name (and the local weights given for it), for `bench doctor`."""
+    return [RequiredFile("backbone", params.backbone, "timm-backbone", weights=params.backbone_weights)]
 
 
 class ValidationParams(PluginParams):
@@ -64,6 +68,11 @@ class AnomalibDetector(Detector):
         self._engine = None
         self._module = None
         self._train: TrainSet | None = None
+
+    @classmethod
+    def required_files(cls, params: PluginParams) -> list[RequiredFile]:
+        """The backbone, for the detectors whose params name one (`BackboneParams`)."""
+        return backbone_files(params) if isinstance(params, BackboneParams) else []
 
     @property
     def input_size(self) -> int:

@@ -8,8 +8,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from detectors.anomalib_detector import AnomalibDetector, ValidationParams
-from detectors.base import TrainSet
-from harness.registry import DETECTORS
+from harness.core import DETECTORS, TrainSet
 
 
 @DETECTORS.register("draem")
@@ -18,6 +17,9 @@ class DraemDetector(AnomalibDetector):
 
     name = "draem"
     uses_anomalies: ClassVar[bool] = True
+    #: the contract checks' size (harness.core.checks): seconds on a CPU
+    tiny_params: ClassVar[dict[str, Any]] = {"input_size": 32, "recon_width": 4, "disc_width": 4, "batch_size": 4,
+                                             "max_steps": 2}
     include_anomalous = True
     balanced = True
 

@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.data.io import file_sha256
-from harness.fsio import atomic_path
+from harness.core.io import file_sha256
+from harness.core.fsio import atomic_path
 
 log = logging.getLogger(__name__)
 

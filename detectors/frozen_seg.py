@@ -31,14 +31,12 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from detectors.anomalib_detector import backbone_mean_std
-from detectors.base import Detector, Predictions, TrainSet
+from detectors.anomalib_detector import backbone_files, backbone_mean_std
+from harness.core import DETECTORS, Detector, PluginParams, Predictions, RequiredFile, TrainSet
 from detectors.feature_cache import FeatureCache, cache_key, weights_identity
 from harness.core.device import as_tensor, generator, randint, to_numpy
-from harness.data.io import file_sha256, load_image, load_mask
-from harness.metrics.average_precision import average_precision
-from harness.plugin import PluginParams
-from harness.registry import DETECTORS
+from harness.core.io import file_sha256, load_image, load_mask
+from harness.core.pixel_metrics import average_precision
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +128,8 @@ class FrozenEncoderSegmenter(Detector):
 
     name = "frozen-seg"
     uses_anomalies: ClassVar[bool] = True
+    #: the contract checks' size (harness.core.checks): seconds on a CPU
+    tiny_params: ClassVar[dict[str, Any]] = {"max_steps": 4, "eval_every": 5, "batch_size": 4}
 
     class Params(PluginParams):
         backbone: str = Field("tf_efficientnet_lite0", description="timm model name (frozen)")
@@ -153,6 +153,11 @@ class FrozenEncoderSegmenter(Detector):
         "gpu-full": {"backbone": "wide_resnet50_2.tv_in1k", "layers": ["layer2", "layer3"],
                      "input_size": 256, "width": 64, "batch_size": 32, "max_steps": 4000, "pool_size": 21},
     }
+
+    @classmethod
+    def required_files(cls, params: PluginParams) -> list[RequiredFile]:
+        """The frozen ImageNet backbone (and the local weights given for it)."""
+        return backbone_files(params)
 
     def __init__(self, params, context, *, seed: int):
         super().__init__(params, context, seed=seed)

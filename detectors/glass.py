@@ -8,8 +8,7 @@ from pydantic import Field
 
 from detectors.anomalib_detector import AnomalibDetector, BackboneParams, ValidationParams, backbone_pre_processor
 from detectors.backbones import extractor_without_download
-from detectors.base import TrainSet
-from harness.registry import DETECTORS
+from harness.core import DETECTORS, TrainSet
 
 
 @DETECTORS.register("glass")
@@ -18,6 +17,9 @@ class GlassDetector(AnomalibDetector):
 
     name = "glass"
     uses_anomalies: ClassVar[bool] = True
+    #: the contract checks' size (harness.core.checks): seconds on a CPU
+    tiny_params: ClassVar[dict[str, Any]] = {"input_size": 64, "batch_size": 4, "embed_dim": 32,
+                                             "discriminator_hidden": 32, "step": 1, "max_steps": 2}
     include_anomalous = True
     balanced = True
 

@@ -7,8 +7,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from detectors.anomalib_detector import AnomalibDetector, BackboneParams, backbone_pre_processor
-from detectors.base import TrainSet
-from harness.registry import DETECTORS
+from harness.core import DETECTORS, TrainSet
 
 
 @DETECTORS.register("padim")
@@ -17,6 +16,8 @@ class Padim(AnomalibDetector):
 
     name = "padim"
     uses_anomalies: ClassVar[bool] = False
+    #: the contract checks' size (harness.core.checks): seconds on a CPU
+    tiny_params: ClassVar[dict[str, Any]] = {"input_size": 64}
 
     class Params(BackboneParams):
         layers: list[str] = Field(default_factory=lambda: ["blocks.1", "blocks.2", "blocks.4"])

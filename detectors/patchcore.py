@@ -7,8 +7,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from detectors.anomalib_detector import AnomalibDetector, BackboneParams, backbone_pre_processor
-from detectors.base import TrainSet
-from harness.registry import DETECTORS
+from harness.core import DETECTORS, TrainSet
 
 
 @DETECTORS.register("patchcore")
@@ -17,6 +16,8 @@ class PatchCore(AnomalibDetector):
 
     name = "patchcore"
     uses_anomalies: ClassVar[bool] = False
+    #: the contract checks' size (harness.core.checks): seconds on a CPU
+    tiny_params: ClassVar[dict[str, Any]] = {"input_size": 64}
 
     class Params(BackboneParams):
         coreset_sampling_ratio: float = Field(0.1, gt=0, le=1)
@@ -46,7 +47,7 @@ class PatchCore(AnomalibDetector):
 
     def fit(self, train: TrainSet) -> None:
         """The memory bank and its coreset: large buffers freed and reallocated (see the runtime)."""
-        from harness.runtime import large_buffers_unmapped
+        from harness.core.runtime import large_buffers_unmapped
 
         with large_buffers_unmapped():
             super().fit(train)

@@ -31,14 +31,12 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from detectors.base import Predictions, TrainSet
+from harness.core import DETECTORS, PluginParams, Predictions, TrainSet
 from detectors.frozen_seg import FrozenEncoderSegmenter, LightDecoder, focal_dice_loss, image_scores
 from detectors.one_class_maps import OneClassKind, channel_subset, cross_fitted_maps, make_map
 from harness.core.device import as_tensor, generator, randint
-from harness.data.io import load_mask
-from harness.metrics.average_precision import average_precision
-from harness.plugin import PluginParams
-from harness.registry import DETECTORS
+from harness.core.io import load_mask
+from harness.core.pixel_metrics import average_precision
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +66,8 @@ class ResidualSegmenter(FrozenEncoderSegmenter):
 
     name = "residual-seg"
     uses_anomalies: ClassVar[bool] = True
+    #: the contract checks' size (harness.core.checks): seconds on a CPU
+    tiny_params: ClassVar[dict[str, Any]] = {"max_steps": 4, "eval_every": 2, "batch_size": 4, "n_features": 16}
 
     class Params(PluginParams):
         backbone: str = Field("tf_efficientnet_lite0", description="timm model name (frozen)")

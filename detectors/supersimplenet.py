@@ -18,10 +18,9 @@ from torch import nn
 
 from detectors.anomalib_detector import AnomalibDetector, BackboneParams, ValidationParams, backbone_pre_processor
 from detectors.backbones import extractor_without_download
-from detectors.base import TrainSet
+from harness.core import DETECTORS, TrainSet
 from detectors.feature_cache import CachedModule, FeatureCache, cache_key, weights_identity
-from harness.data.io import file_sha256
-from harness.registry import DETECTORS
+from harness.core.io import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +38,8 @@ class SuperSimpleNet(AnomalibDetector):
 
     name = "supersimplenet"
     uses_anomalies: ClassVar[bool] = True
+    #: the contract checks' size (harness.core.checks): seconds on a CPU
+    tiny_params: ClassVar[dict[str, Any]] = {"input_size": 128, "max_steps": 2, "batch_size": 4}
     include_anomalous = True
     balanced = True
 

@@ -8,9 +8,8 @@ from typing import Any, ClassVar
 import pandas as pd
 from pydantic import Field
 
-from detectors.base import Detector, Predictions, TrainSet
+from harness.core import DETECTORS, Detector, Predictions, TrainSet
 from detectors.anomalib_detector import ValidationParams
-from harness.registry import DETECTORS
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +20,8 @@ class SupervisedSegmentation(Detector):
 
     name = "supervised-seg"
     uses_anomalies: ClassVar[bool] = True
+    #: the contract checks' size (harness.core.checks): seconds on a CPU
+    tiny_params: ClassVar[dict[str, Any]] = {"base_width": 8, "input_size": 32, "batch_size": 4, "max_steps": 3}
 
     class Params(ValidationParams):
         base_width: int = Field(64, ge=4, description="U-Net base channels (DRAEM: 64)")

@@ -21,10 +21,9 @@ import numpy as np
 from pydantic import Field, model_validator
 from scipy import ndimage
 
-from generators.base import AnomalyPair, Generator
+from harness.core import AnomalyPair, GENERATORS, Generator
 from generators.placement import ObjectEstimate, Placement, PlacementParams, check_canvases, sample_position
-from harness.fsio import atomic_path
-from harness.registry import GENERATORS
+from harness.core.fsio import atomic_path
 
 
 def _resize_masked(patch: np.ndarray, mask: np.ndarray, new_h: int, new_w: int) -> tuple[np.ndarray, np.ndarray]:

@@ -22,9 +22,8 @@ import numpy as np
 from PIL import Image
 from pydantic import Field, model_validator
 
-from generators.base import AnomalyPair, Generator
+from harness.core import AnomalyPair, GENERATORS, Generator
 from generators.placement import Placement, PlacementParams, check_canvases, sample_position
-from harness.registry import GENERATORS
 
 
 def color_jitter(patch: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:

@@ -31,9 +31,8 @@ import numpy as np
 from PIL import Image
 from pydantic import Field, model_validator
 
-from generators.base import AnomalyPair, Generator
+from harness.core import AnomalyPair, GENERATORS, Generator, RequiredFile
 from generators.placement import Placement, PlacementParams, check_canvases
-from harness.registry import GENERATORS
 
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
 
@@ -189,6 +188,14 @@ class Draem(Generator):
             if self.dtd_dir and self.texture_source != "dtd":
                 raise ValueError("dtd_dir is only used with texture_source: dtd; set texture_source: dtd")
             return self
+
+    @classmethod
+    def required_files(cls, params: "Draem.Params") -> list[RequiredFile]:
+        """The DTD texture folder, when the textures come from DTD."""
+        if not params.dtd_dir:
+            return []
+        return [RequiredFile("dtd_dir", params.dtd_dir, "path", "DTD texture folder",
+                             "point dtd_dir at an existing folder or unset it")]
 
     def __init__(self, params: dict[str, Any] | None, context) -> None:
         super().__init__(params, context)

@@ -6,8 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from generators.base import AnomalyPair, Generator
-from harness.registry import GENERATORS
+from harness.core import AnomalyPair, GENERATORS, Generator
 
 
 @GENERATORS.register("none")

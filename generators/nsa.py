@@ -34,9 +34,8 @@ import numpy as np
 from pydantic import Field, model_validator
 from scipy import ndimage
 
-from generators.base import AnomalyPair, Generator
+from harness.core import AnomalyPair, GENERATORS, Generator
 from generators.placement import Placement, PlacementParams, check_canvases
-from harness.registry import GENERATORS
 
 _ATTEMPTS = 200
 _MIN_CLONE_PIXELS = 50  # seamlessClone fails on tinier masks (paper's code skips them too)

@@ -6,7 +6,7 @@ plate) teach a detector the wrong thing, so every baseline generator takes a
 foreground) or ``"auto"`` (object when a foreground is found that covers 5–95 % of the
 image, anywhere otherwise — textures have no foreground to find).
 
-The foreground is `harness.data.foreground`'s estimate (the one DH-Diff and the
+The foreground is `harness.core.foreground`'s estimate (the one DH-Diff and the
 "mask on object" generation metric use): per canvas its own object/background split (border
 colour distance, Otsu), falling back to the set-level object mask fitted on the normal
 training images when a canvas does not split.
@@ -19,11 +19,10 @@ from typing import Callable, Literal, Sequence
 
 import numpy as np
 
-from generators.base import AnomalyPair
-from harness.data.foreground import (  # noqa: F401  (re-exported: the placement API names them)
+from harness.core import AnomalyPair, PluginParams
+from harness.core.foreground import (  # noqa: F401  (re-exported: the placement API names them)
     MAX_COVERAGE, MIN_COVERAGE, ObjectEstimate, estimate_foreground, fit_object,
 )
-from harness.plugin import PluginParams
 
 PlacementMode = Literal["auto", "anywhere", "object"]
 

@@ -128,7 +128,7 @@ class ReportSpec(_Strict):
     @field_validator("metrics")
     @classmethod
     def _known_metrics(cls, v: list[str]) -> list[str]:
-        from harness.report import METRIC_NAMES
+        from harness.report_tables import METRIC_NAMES
 
         unknown = [m for m in v if m not in METRIC_NAMES]
         if unknown:
@@ -412,12 +412,23 @@ def _check_plugins(spec: ExperimentSpec, source: str) -> None:
             except UnknownNameError as exc:
                 raise SpecError(f"{source}: {field}.{i}.name: {exc}") from None
             _check_params(cls, item.params, spec.profile, f"{source}: {field}.{i}.params")
+            _check_device(cls, spec.device, f"{source}: device")
     for i, ds in enumerate(spec.datasets):
         try:
             cls = DATASETS.get(ds.name)
         except UnknownNameError as exc:
             raise SpecError(f"{source}: datasets.{i}.name: {exc}") from None
         _check_params(cls, ds.params, "cpu-quick", f"{source}: datasets.{i}.params")
+
+
+def _check_device(cls: Any, device: str, where: str) -> None:
+    """A spec naming a device type the plug-in does not declare (`supported_devices`) is refused
+    before anything runs; ``auto`` picks among what the machine has."""
+    kind = device.split(":")[0]
+    supported = tuple(getattr(cls, "supported_devices", ("cpu", "cuda")))
+    if device != "auto" and kind not in supported:
+        raise SpecError(f"{where}: {device}, but {cls.name or cls.__name__} runs on {', '.join(supported)} only; "
+                        f"set device: {supported[0]} or auto")
 
 
 def _check_params(cls: Any, params: dict[str, Any], profile: str, where: str) -> None:

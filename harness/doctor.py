@@ -4,9 +4,11 @@ weights — where each is looked for, whether it is there, and how to get it off
 Why: a gpu-full run needs a Stable Diffusion checkpoint (diffusion generators), ImageNet
 backbones (WideResNet-50-2, ResNet-18, … for the feature detectors) and metric weights; each
 loader downloads on first use, which fails hours into a run on a machine without internet.
-This module only *looks* (hub caches, local files, packages); it never downloads. The
-requirements are read from the plug-ins' resolved params (the spec's profile applied), so a
-profile default such as gpu-full's ``pretrained`` is listed even when the spec does not name it.
+This module only *looks* (hub caches, local files, packages); it never downloads. It knows file
+formats (a diffusers checkpoint, a timm backbone, a local path), not plug-ins: each plug-in says
+which of its params name files (`Plugin.required_files`, given its params resolved under the
+spec's profile, so a profile default such as gpu-full's ``pretrained`` is listed even when the
+spec does not name it), and a dataset adapter whether it draws its own data without a root.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import click
+
+from harness.core.plugin import RequiredFile
 
 
 @dataclass
@@ -124,9 +127,12 @@ def backbone_need(backbone: str, weights: str | None, used_by: str) -> Need:
 
 
 def dataset_need(dataset, used_by: str = "datasets") -> Need:
-    if dataset.name == "builtin" and dataset.root is None:
-        return Need("dataset builtin", used_by, "generated", "$BENCH_DATA_DIR or ~/.cache/anomaly-aug-bench",
-                    "-")
+    """The dataset root a spec's dataset entry needs, or where its adapter draws the data itself."""
+    from harness.core.registry import DATASETS
+
+    generated = getattr(DATASETS.get(dataset.name), "generated_without_root", "")
+    if generated and dataset.root is None:
+        return Need(f"dataset {dataset.name}", used_by, "generated", generated, "-")
     if dataset.root is None:
         return Need(f"dataset {dataset.name}", used_by, "MISSING (no root)", "-", "set datasets.N.root")
     how = "download it (see the spec's comments / docs/data.md) and point root at it"
@@ -146,23 +152,28 @@ def _merge(needs: list[Need]) -> list[Need]:
     return list(out.values())
 
 
+def file_need(required: RequiredFile, used_by: str) -> Need:
+    """Where one file a plug-in declared is looked for, by its kind (never downloading)."""
+    if required.kind == "sd-checkpoint":
+        return sd_checkpoint_need(required.value, used_by)
+    if required.kind == "timm-backbone":
+        return backbone_need(required.value, required.weights, used_by)
+    how = required.how or f"point {required.param} at an existing file or folder, or unset it"
+    return local_path_need(required.label or required.param, required.value, used_by, how)
+
+
 def model_needs(spec) -> list[Need]:
-    """Checkpoints, backbones and datasets the experiment `spec` (an `ExperimentSpec`) needs."""
+    """Checkpoints, backbones and datasets the experiment `spec` (an `ExperimentSpec`) needs, as
+    its plug-ins declare them for their resolved params."""
     from harness.core.registry import DETECTORS, GENERATORS
 
     needs = [dataset_need(d) for d in spec.datasets]
-    for g in spec.generators:
-        p: dict[str, Any] = GENERATORS.get(g.name).resolve_params(g.params, spec.profile).model_dump()
-        if p.get("pretrained"):
-            needs.append(sd_checkpoint_need(p["pretrained"], g.key))
-        for key, label in (("pretrained_path", "VAE folder"), ("text_encoder_path", "CLIP text encoder folder"),
-                           ("dtd_dir", "DTD texture folder")):
-            if p.get(key):
-                needs.append(local_path_need(label, p[key], g.key, f"point {key} at an existing folder or unset it"))
-    for d in spec.detectors:
-        p = DETECTORS.get(d.name).resolve_params(d.params, spec.profile).model_dump()
-        if p.get("backbone"):
-            needs.append(backbone_need(p["backbone"], p.get("backbone_weights"), d.key))
+    for registry, items in ((GENERATORS, spec.generators), (DETECTORS, spec.detectors)):
+        for item in items:
+            cls = registry.get(item.name)
+            declared = cls.required_files(cls.resolve_params(item.params, spec.profile)) \
+                if hasattr(cls, "required_files") else []
+            needs += [file_need(f, item.key) for f in declared]
     return _merge(needs)
 
 

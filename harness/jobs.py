@@ -1,5 +1,9 @@
 """The grid's two kinds of job, and what running one means.
 
+Both are `harness.graph.Job`s: a `DetectJob` `needs` its `GenerateJob` (or nothing, for a
+one-class detector), and `run` hands the generate job's result (its augmented set) to the detect
+job, so an executor runs them in dependency order without knowing what either does.
+
 A `GenerateJob` fits one generator on one (dataset, category, seed) and writes its
 augmented set to disk; a `DetectJob` trains one detector on that set (or on normals
 only, for one-class detectors) and writes one cell record. Each is a plain function
@@ -19,9 +23,9 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 import pandas as pd
@@ -36,6 +40,10 @@ from harness.core.plugin import RunContext
 from harness.core.registry import DETECTORS, GENERATORS
 from harness.data.io import load_image, load_mask
 from harness.data.split import rows_for
+from harness.graph import JobFailed
+
+__all__ = ["DetectJob", "DetectResult", "GenerateJob", "JobEnv", "JobFailed", "SeedSplit", "artifacts_of",
+           "mlflow_params", "run_detect", "run_generate", "sample_pairs"]
 
 Note = Callable[[str], None]
 
@@ -68,8 +76,24 @@ class GenerateJob:
     def id(self) -> str:
         return f"generate:{self.root}"
 
+    @property
+    def needs(self) -> None:
+        """Nothing: a generator fits on the slice's split, which the driver writes before any job."""
+        return None
+
     def describe(self) -> str:
         return f"{self.data.dataset.name}/{self.data.category} · {self.generator.key} · seed {self.data.seed}"
+
+    @property
+    def heavy(self) -> bool:
+        """A generator that trains (minutes, a GPU's memory): executors start it early and size it apart."""
+        try:
+            return bool(GENERATORS.get(self.generator.name).needs_training)
+        except Exception:  # noqa: BLE001 - an unknown name fails in its own job, with its own message
+            return False
+
+    def run(self, context: ExperimentSpec, env: "JobEnv", inputs: Sequence[Any]) -> AugmentedSet:
+        return run_generate(context, self, env)
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,9 +108,14 @@ class DetectJob:
     #: train on this many of the generated pairs (a stratified subset; the ratio axis); None = all
     n_synthetic: int | None = None
 
+    heavy: ClassVar[bool] = False
+
     @property
     def id(self) -> str:
         return f"detect:{self.key.slug}"
+
+    def run(self, context: ExperimentSpec, env: "JobEnv", inputs: Sequence[Any]) -> "DetectResult":
+        return run_detect(context, self, inputs[0] if inputs else None, env)
 
 
 @dataclass(frozen=True)
@@ -101,6 +130,13 @@ class JobEnv:
     #: what the user must see even without progress output (an artifact that failed its check)
     warn: Note = field(default=lambda msg: print(f"warning: {msg}", file=sys.stderr))
 
+    def with_note(self, note: Note) -> "JobEnv":
+        return replace(self, note=note)
+
+    def for_worker(self) -> "JobEnv":
+        """What a Ray worker gets: no bars of its own, no note into the driver's display (not picklable)."""
+        return JobEnv(self.run_dir, self.device, self.threads, show_progress=False)
+
 
 @dataclass
 class DetectResult:
@@ -109,17 +145,6 @@ class DetectResult:
     record: CellRecord
     params: dict[str, Any]
     artifacts: list[Path]
-
-
-class JobFailed(Exception):
-    """A job raised: the message and traceback travel (picklable) to the driver and into cells/failed/."""
-
-    def __init__(self, message: str, details: str):
-        super().__init__(message)
-        self.message, self.details = message, details
-
-    def __reduce__(self):
-        return (JobFailed, (self.message, self.details))
 
 
 class _SeedData:

@@ -1,12 +1,14 @@
-"""The grid runner: datasets × categories × seeds × generators × detectors, as plan → executor → summary.
+"""The grid runner: datasets × categories × seeds × generators × detectors, as plan → execute → record.
 
 `plan` turns a spec into typed jobs (`harness.jobs`): per (dataset, category, seed) one
 few-shot split (real anomalies: generator-train vs held-out test), per generator one
 `GenerateJob`, per cell one `DetectJob` that needs it. One-class detectors ignore
-generated pairs, so their cells run once per (category, seed) and need no generate job.
-An executor (`harness.executors`: local or Ray) runs the jobs not already recorded; this
-driver holds the output folder's lock, writes the splits, and logs every record that
-comes back to MLflow.
+generated pairs, so their cells run once per (category, seed) and need no generate job; a
+generator that makes no pair (`Generator.makes_pairs`, the baseline) gets one cell whatever the
+ratio axis. An executor (`harness.executors`: local or Ray) runs that job graph
+(`harness.graph`) for the cells not already recorded; each finished cell goes to the sink
+(`harness.recording`: cell store + MLflow) and is shown (`harness.run_display`). This driver
+holds the output folder's lock and writes the spec and the splits the jobs read.
 """
 
 from __future__ import annotations
@@ -18,20 +20,21 @@ from typing import TYPE_CHECKING, Callable
 
 import pandas as pd
 
-from harness.cells import ONE_CLASS, CellKey, CellRecord, CellStore, write_json_atomic
+from harness.cells import ONE_CLASS, CellKey, CellStore, write_json_atomic
 from harness.config import DatasetSpec, ExperimentSpec, PluginSpec, fingerprint, spec_to_dict
 from harness.core.registry import DATASETS, DETECTORS, GENERATORS
 from harness.data.split import few_shot_split, write_split
 from harness.data.fingerprint import verify_table
 from harness.data.table import DatasetError
-from harness.executors.base import JobCallbacks, failure, first_line, make_executor
-from harness.jobs import DetectJob, DetectResult, GenerateJob, JobEnv, JobFailed, SeedSplit, artifacts_of, mlflow_params
-from harness.fsio import record_failure, require_writable
+from harness.executors.base import make_executor
+from harness.jobs import DetectJob, GenerateJob, JobEnv, SeedSplit
+from harness.fsio import require_writable
 from harness.identity import grid_entries, plugin_identity, read_grid, superseded_summary, write_grid
 from harness.lock import run_lock
-from harness.names import cell_name
 from harness.paths import inside, plain_name
 from harness.progress import GridProgress, phase
+from harness.recording import CellSink
+from harness.run_display import GridDisplay
 
 if TYPE_CHECKING:
     from harness.executors import Executor
@@ -113,8 +116,8 @@ def plan(spec: ExperimentSpec, slices: list[_Slice]) -> list[DetectJob]:
                 root = inside(spec.run_dir, Path("augmented", sl.dataset.name, sl.category, gen.key, f"seed{seed}-{gfp}"),
                               "augmented set")
                 gen_job = GenerateJob(data, gen, gfp, root)
-                # `none` makes no pair: one cell, whatever the ratio axis
-                counts = [None] if gen.name == "none" else spec.generation.axis
+                # a generator that makes no pair (the baseline): one cell, whatever the ratio axis
+                counts = spec.generation.axis if GENERATORS.get(gen.name).makes_pairs else [None]
                 for det in spec.detectors:
                     if DETECTORS.get(det.name).uses_anomalies:
                         for n in counts:
@@ -150,105 +153,60 @@ def run_experiment(spec: ExperimentSpec, *, show_progress: bool = True, echo: Ca
                enabled=show_progress):
         slices = load_tables(spec)  # validates all data before anything is written
     jobs = plan(spec, slices)
-    run_dir = spec.run_dir
-    store = CellStore(run_dir)
-    require_writable(run_dir)  # a read-only or full disk is one line now, not a traceback mid-grid
-    with run_lock(run_dir, warn=echo):
+    store = CellStore(spec.run_dir)
+    require_writable(spec.run_dir)  # a read-only or full disk is one line now, not a traceback mid-grid
+    with run_lock(spec.run_dir, warn=echo):
         todo = [j for j in jobs if not store.done(j.key)]
         summary = GridSummary(total=len(jobs), resumed=len(jobs) - len(todo))
-        for line in store.corrupt_lines():
-            echo(line)
-        if summary.resumed:
-            echo(f"resuming: {summary.resumed}/{len(jobs)} cells already done in {run_dir}")
-        _record_grid(spec, jobs, store, echo)
+        _announce(spec, jobs, store, summary, echo)
+        sink = CellSink(spec, store, device, echo)
         earlier = [(j, store.load(j.key)) for j in jobs if store.done(j.key)]
-        from harness.tracking import store_missing
-
-        lost = store_missing(spec.mlflow_uri)
-        unlogged = [(j, r) for j, r in earlier if r.mlflow_run_id is None or lost]
-        if lost and unlogged:
-            echo(f"{spec.mlflow_uri}: the MLflow store is missing; re-creating it and logging the "
-                 f"{len(unlogged)} finished cell(s) again")
-        if not todo and not unlogged:
-            summary.seconds = time.time() - t0
-            return summary
-        from harness.tracking import Tracker
-
-        with phase(f"MLflow store: {spec.mlflow_uri}", enabled=show_progress):
-            # the store first: a dead server or a file that is not a database stops the run before its files
-            tracker = Tracker(spec.mlflow_uri, spec.name, run_dir / "mlartifacts", spec.description)
-            tracker.start_grid(run_dir, spec.name, spec_to_dict(spec), len(jobs))
-        write_json_atomic(run_dir / "spec.json", spec_to_dict(spec))
-        for data in {id(j.data): j.data for j in todo}.values():
-            write_split(data.split, inside(run_dir, data.split_file, "split file"))
-        known = tracker.run_ids()  # records whose run the store lacks (an emptied or replaced store) are logged again
-        unlogged += [(j, r) for j, r in earlier if r.mlflow_run_id and not lost and r.mlflow_run_id not in known]
-        for job, record in unlogged:  # finished by a run whose driver died before logging them
-            record.mlflow_run_id = tracker.log_cell(record, mlflow_params(spec, job, device), artifacts_of(record))
-            store.save(record)
-            echo(f"logged to MLflow: {job.key.describe()} (finished by an earlier run)")
-        if not todo:
-            tracker.finish_grid(failed=0)
-            summary.seconds = time.time() - t0
-            return summary
-
-        fit_jobs = {j.needs.id: j.needs for j in todo if j.needs is not None}
-        progress = GridProgress(len(fit_jobs), len(todo), enabled=show_progress, echo=echo)
-        say = progress.write
-        position = {j.id: k for k, j in enumerate(todo, 1)}
-        announced: set[str] = set()
-
-        def started(job: DetectJob) -> None:
-            if job.id in announced:  # a Ray task retried after its worker died
-                return
-            announced.add(job.id)
-            progress.started(job.id, cell_name(job.key))
-            say(f"[{position[job.id]}/{len(todo)}] {job.key.describe()}")
-
-        def event(job: DetectJob | GenerateJob, kind: str, text: str) -> None:
-            if kind == "note":
-                progress.note(job.id, text)
-            elif isinstance(job, GenerateJob):
-                if kind == "start":
-                    progress.started(job.id, f"fit {job.generator.key} s{job.data.seed}")
-                    say(f"fit: {job.describe()}")
-                elif kind == "end":
-                    progress.finished(job.id, fit=True)
-                    # "✓"/"✗" lines are cells (what a user counts); a fit's end is a plain note
-                    name = f"fit {job.generator.key} s{job.data.seed}"
-                    say(f"  · {name} failed: {text}" if text else f"  · {name} done")
-
-        def done(job: DetectJob, result: DetectResult | JobFailed) -> None:
-            if job.id not in announced:  # e.g. a cell whose fit failed never started
-                started(job)
-            if isinstance(result, DetectResult):
-                try:
-                    result.record.mlflow_run_id = tracker.log_cell(result.record, result.params, result.artifacts)
-                    store.save(result.record)
-                except Exception as exc:  # noqa: BLE001 - the record is on disk; a re-run logs it
-                    result = failure(exc)
-            if isinstance(result, JobFailed):
-                record_failure(run_dir, result.message, lambda: store.save_failure(job.key, result.details))
-                summary.failed.append(f"{job.key.describe()}: {first_line(result.message)}")
-                say(f"  ✗ {cell_name(job.key)} failed: {first_line(result.message)}")
-            else:
-                summary.finished += 1
-                rec: CellRecord = result.record
-                shown = ", ".join(f"{k} {v:.3f}" for k, v in rec.metrics.items() if k in spec.report.metrics)
-                say(f"  ✓ {cell_name(job.key)}: {shown} ({rec.seconds:.0f} s)")
-            progress.finished(job.id, fit=False)
-
-        threads = _threads()
-        # jobs draw no bars of their own: the grid's display shows each running job with its clock
-        # and notes, the same on every executor (a plug-in's bar would tear the grid's apart)
-        env = JobEnv(run_dir, device, threads, False, lambda msg: progress.note("", msg))
-        start = getattr(executor, "start", None)
-        if start is not None:
-            with phase(f"starting {executor.name}", enabled=show_progress):
-                start()
-        with progress:
-            executor.run(spec, todo, env, JobCallbacks(started, done, event))
-        # (interrupted, the parent stays RUNNING, and the next run's tracker marks it KILLED)
-        tracker.finish_grid(failed=len(summary.failed))
+        unlogged = sink.unlogged(earlier)
+        if todo or unlogged:
+            with phase(f"MLflow store: {spec.mlflow_uri}", enabled=show_progress):
+                sink.open(len(jobs))  # the store first: a dead server stops the run before its files
+            _write_inputs(spec, todo)
+            sink.catch_up(earlier, unlogged)
+            if todo:
+                _execute(spec, executor, todo, sink, summary, device, show_progress=show_progress, echo=echo)
+            sink.close(failed=len(summary.failed))
     summary.seconds = time.time() - t0
     return summary
+
+
+def _announce(spec: ExperimentSpec, jobs: list[DetectJob], store: CellStore, summary: GridSummary,
+              echo: Callable[[str], None]) -> None:
+    """Say what the run folder holds already (corrupt records, cells to resume) and record the grid."""
+    for line in store.corrupt_lines():
+        echo(line)
+    if summary.resumed:
+        echo(f"resuming: {summary.resumed}/{len(jobs)} cells already done in {spec.run_dir}")
+    _record_grid(spec, jobs, store, echo)
+
+
+def _write_inputs(spec: ExperimentSpec, todo: list[DetectJob]) -> None:
+    """The resolved spec and the splits the jobs to run read (what a reader checks a cell against)."""
+    write_json_atomic(spec.run_dir / "spec.json", spec_to_dict(spec))
+    for data in {id(j.data): j.data for j in todo}.values():
+        write_split(data.split, inside(spec.run_dir, data.split_file, "split file"))
+
+
+def _execute(spec: ExperimentSpec, executor: "Executor", todo: list[DetectJob], sink: CellSink,
+             summary: GridSummary, device: str, *, show_progress: bool, echo: Callable[[str], None]) -> None:
+    """Run the jobs on `executor` behind the grid's display; every finished cell goes through `sink`."""
+    n_fits = len({j.needs.id for j in todo if j.needs is not None})
+    progress = GridProgress(n_fits, len(todo), enabled=show_progress, echo=echo)
+    display = GridDisplay(todo, progress, sink.record, list(spec.report.metrics))
+    # jobs draw no bars of their own: the grid's display shows each running job with its clock
+    # and notes, the same on every executor (a plug-in's bar would tear the grid's apart)
+    env = JobEnv(spec.run_dir, device, _threads(), False, lambda msg: progress.note("", msg))
+    start = getattr(executor, "start", None)
+    if start is not None:
+        with phase(f"starting {executor.name}", enabled=show_progress):
+            start()
+    try:
+        with progress:
+            executor.run(spec, todo, env, display.callbacks())
+    finally:
+        summary.finished += display.finished
+        summary.failed += display.failed

@@ -12,6 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from harness.baseline import FROM_LABELS, resolve
 from harness.cells import ONE_CLASS, CellRecord
 
 COST_FIELDS = ("fit_seconds", "sample_seconds", "n_sampled", "images_per_second", "gpu_seconds")
@@ -75,12 +76,14 @@ def cost_table(df: pd.DataFrame, generators: Sequence[str]) -> pd.DataFrame:
 
 
 def gain_per_cost(df: pd.DataFrame, generators: Sequence[str], detectors: Sequence[str], metric: str,
-                  metric_name: str, *, baseline: str = "none") -> pd.DataFrame:
+                  metric_name: str, *, baseline: str | None = FROM_LABELS) -> pd.DataFrame:
     """Per generator that augments: the metric's gain over `baseline` (means as in the main table) per fit-minute
-    and per generation-minute (fit + sampling). n/a without `baseline`, a recorded cost or a fit of ≥ 1 s."""
+    and per generation-minute (fit + sampling). n/a without `baseline` (the generator that makes no pair,
+    `harness.baseline`), a recorded cost or a fit of ≥ 1 s."""
     from harness.verdict import generator_means
 
-    if baseline not in set(df["generator"]) or metric not in df.columns:
+    baseline = resolve(baseline, generators)
+    if baseline is None or baseline not in set(df["generator"]) or metric not in df.columns:
         return pd.DataFrame()
     rows = {}
     for g in generators:

@@ -1,13 +1,14 @@
 """What a run lets a reader conclude: one plain sentence per detector and metric.
 
 The signal check's spread (max − min of generator means) says only that *something* differs;
-with `none` among the generators it mostly says that augmenting beats not augmenting. A reader
-wants the order of the generators that augment and whether the top of it is real. So:
+with the baseline among the generators (`none`: a plug-in that makes no pair, `harness.baseline`)
+it mostly says that augmenting beats not augmenting. A reader wants the order of the generators
+that augment and whether the top of it is real. So:
 
-* the generators that augment (every one but `none`) are ordered by their mean (per seed,
+* the generators that augment (every one but the baseline) are ordered by their mean (per seed,
   categories averaged, as in the main table), and each one is compared with the next one
   down, paired by (dataset, category, seed);
-* separately, each of them is compared with `none` on the same pairs;
+* separately, each of them is compared with the baseline on the same pairs;
 * a comparison is "separable" when a two-sided paired t-test (`scipy.stats.ttest_1samp` on the
   differences) gives p < 0.05; otherwise the two *tie*. The t-test, not the Wilcoxon test of the
   statistics tables: with n pairs the exact Wilcoxon p cannot go below 2/2ⁿ (0.5 for 2 pairs),
@@ -25,8 +26,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from harness.baseline import FROM_LABELS, resolve, run_baseline
+
 PAIR_KEYS = ["dataset", "category", "seed"]
-BASELINE = "none"
 ALPHA = 0.05
 #: a paired t-test needs two differences to estimate their spread
 MIN_TEST_PAIRS = 2
@@ -103,17 +105,21 @@ class Verdict:
     metric: str
     order: list[str]  # generators that augment, best first
     steps: list[Comparison]  # order[i] vs order[i + 1]
-    vs_baseline: list[Comparison]  # each of `order` vs `none` (empty without `none`)
+    vs_baseline: list[Comparison]  # each of `order` vs the baseline (empty without one)
+    baseline: str | None = None  # the label of the generator that makes no pair
 
     def comparisons(self) -> list[Comparison]:
         return [*self.steps, *self.vs_baseline]
 
 
 def verdicts(df: pd.DataFrame, generators: Sequence[str], detectors: Sequence[str],
-             metrics: Sequence[str]) -> list[Verdict]:
-    """One `Verdict` per (detector, metric) with at least one generator that augments."""
+             metrics: Sequence[str], *, baseline: str | None = FROM_LABELS) -> list[Verdict]:
+    """One `Verdict` per (detector, metric) with at least one generator that augments.
+
+    `baseline`: the label of the generator that makes no pair, None for a run without one."""
     out = []
-    augmenting = [g for g in generators if g != BASELINE]
+    baseline = resolve(baseline, generators)
+    augmenting = [g for g in generators if g != baseline]
     for d in detectors:
         for m in metrics:
             if m not in df.columns:
@@ -122,9 +128,9 @@ def verdicts(df: pd.DataFrame, generators: Sequence[str], detectors: Sequence[st
             if not order:
                 continue
             steps = [compare(df, a, b, d, m) for a, b in zip(order, order[1:])]
-            has_base = BASELINE in generators and not generator_means(df, [BASELINE], d, m).empty
-            vs = [compare(df, g, BASELINE, d, m) for g in order] if has_base else []
-            out.append(Verdict(d, m, order, steps, vs))
+            has_base = baseline in generators and not generator_means(df, [baseline], d, m).empty
+            vs = [compare(df, g, baseline, d, m) for g in order] if baseline is not None and has_base else []
+            out.append(Verdict(d, m, order, steps, vs, baseline))
     return out
 
 
@@ -148,33 +154,33 @@ def sentence(v: Verdict, metric_name: str) -> str:
                          f"{top.n_pairs} pairs)")
     else:
         parts.append(f"{v.order[0]} is the only generator that augments")
-    if v.vs_baseline:
-        parts.append(_baseline_clause(v.vs_baseline))
+    if v.vs_baseline and v.baseline is not None:
+        parts.append(_baseline_clause(v.vs_baseline, v.baseline))
     return "; ".join(parts) + "."
 
 
-def _baseline_clause(vs: list[Comparison]) -> str:
+def _baseline_clause(vs: list[Comparison], baseline: str) -> str:
     if not any(c.tested for c in vs):
-        return f"against {BASELINE}: untested ({_pairs_needed(vs[0])})"
+        return f"against {baseline}: untested ({_pairs_needed(vs[0])})"
     above = [c.upper for c in vs if c.call == ">"]
     below = [c.upper for c in vs if c.call == "<"]
     tied = [c.upper for c in vs if c.call == "≈"]
     n = len(vs)
     if len(above) == n:
-        return f"{'all ' + str(n) if n > 1 else above[0]} beat{'s' if n == 1 else ''} {BASELINE}"
+        return f"{'all ' + str(n) if n > 1 else above[0]} beat{'s' if n == 1 else ''} {baseline}"
     bits = []
     if above:
-        bits.append(f"{', '.join(above)} beat{'s' if len(above) == 1 else ''} {BASELINE}")
+        bits.append(f"{', '.join(above)} beat{'s' if len(above) == 1 else ''} {baseline}")
     if tied:
-        bits.append(f"{', '.join(tied)} tie{'s' if len(tied) == 1 else ''} with {BASELINE}")
+        bits.append(f"{', '.join(tied)} tie{'s' if len(tied) == 1 else ''} with {baseline}")
     if below:
-        bits.append(f"{', '.join(below)} {'is' if len(below) == 1 else 'are'} below {BASELINE}")
+        bits.append(f"{', '.join(below)} {'is' if len(below) == 1 else 'are'} below {baseline}")
     return ", ".join(bits)
 
 
 def verdict_lines(results: pd.DataFrame, generators: Sequence[str] | None = None,
                   detectors: Sequence[str] | None = None, metrics: Sequence[str] = ("pixel_ap", "image_auroc"),
-                  metric_names: dict[str, str] | None = None) -> list[str]:
+                  metric_names: dict[str, str] | None = None, *, baseline: str | None = FROM_LABELS) -> list[str]:
     """The report's top sentences from a results frame (`harness.report.collect_results`); what `bench run` prints.
 
     Without orders, generators and detectors come in the frame's order; one-class rows are ignored."""
@@ -184,7 +190,7 @@ def verdict_lines(results: pd.DataFrame, generators: Sequence[str] | None = None
     gens = list(generators) if generators else list(dict.fromkeys(cells["generator"]))
     dets = list(detectors) if detectors else list(dict.fromkeys(cells["detector"]))
     names = metric_names or {}
-    return [sentence(v, names.get(v.metric, v.metric)) for v in verdicts(cells, gens, dets, metrics)]
+    return [sentence(v, names.get(v.metric, v.metric)) for v in verdicts(cells, gens, dets, metrics, baseline=baseline)]
 
 
 def verdict_table(vs: list[Verdict], metric_names: dict[str, str] | None = None) -> pd.DataFrame:
@@ -225,4 +231,5 @@ def run_verdict(run_dir: Path, generators: Sequence[str] = (), detectors: Sequen
         return []
     main, _ = split_ratio_axis(df)
     metrics = [m for m in HEADLINE_METRICS if m in main.columns]
-    return verdict_lines(main, generators or None, detectors or None, metrics, METRIC_NAMES)
+    base = run_baseline(run_dir, list(generators) or list(dict.fromkeys(main["generator"])))
+    return verdict_lines(main, generators or None, detectors or None, metrics, METRIC_NAMES, baseline=base)

@@ -98,6 +98,17 @@ class HelixAttnProcessor(nn.Module):
         return (torch.cat([query, qa], -1), torch.cat([key, ka], -1), torch.cat([key_o, ka], -1),
                 pad(value), pad(value_o))
 
+    # Copied from diffusers.models.attention_processor.AttnProcessor2_0.__call__ (diffusers 0.42.1, the version
+    # installed in this project's venv; Apache-2.0), a deliberate copy: diffusers has no hook between the
+    # projections and the attention. Kept as there: spatial_norm, 4-D → token layout, group_norm, to_q/to_k/to_v,
+    # the head reshape, norm_q/norm_k, to_out[0]/to_out[1], the residual and rescale_output_factor. Changed:
+    # - self-attention only: encoder_hidden_states and attention_mask are refused (so no norm_cross and no
+    #   prepare_attention_mask), and the deprecated `scale` argument is ignored without a warning;
+    # - the batch is two strands: with DDA two SDPA calls (own keys/values, the other strand's, aligned item
+    #   by item) merged by the learned gate; without DDA one SDPA over both strands' keys/values;
+    # - the SSM bias is folded into one extra query/key dimension (`_extend`), the values padded with a zero
+    #   column that is sliced off after SDPA, and SDPA is given its scale 1/sqrt(head_dim) explicitly (its
+    #   default would use the padded head size).
     def forward(self, attn, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None = None,
                 attention_mask: torch.Tensor | None = None, temb: torch.Tensor | None = None, *args, **kwargs):
         if encoder_hidden_states is not None or attention_mask is not None:

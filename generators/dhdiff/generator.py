@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from generators.base import AnomalyPair
+from harness.core import AnomalyPair, GENERATORS
 from generators.diffusion.backbone import BackboneSpec, TokenPromptEncoder, prompt_for, spec_from
 from generators.diffusion.base import DiffusionGenerator
 from generators.diffusion.sampling import (
@@ -32,8 +32,7 @@ from generators.diffusion.params import PROFILE_DEFAULTS, DiffusionParams
 from generators.diffusion import pretrained as sd
 from generators.diffusion.windows import anomaly_box, box_around, crop, load_side, random_box
 from harness.core.device import as_tensor, autocast, randn
-from harness.data.foreground import ObjectEstimate, fit_object, on_object_fraction
-from harness.registry import GENERATORS
+from harness.core.foreground import ObjectEstimate, fit_object, on_object_fraction
 
 FORMAT = "dhdiff-v2"
 #: params that change only how samples are drawn: a fit is shared by variants that differ in these
@@ -50,7 +49,7 @@ class DHDiffParams(DiffusionParams):
     background_blend_from: float = 0.2  # fraction of steps after which the background is pinned
     second_pass: bool = False  # sample: redraw the image with the mask strand pinned to the first pass's mask
     window: float = 1.0  # diffusion window side / image side; < 1: anomaly-centred windows (windows.py)
-    # sampling: masks only on the object (harness.data.foreground) for defect types whose real
+    # sampling: masks only on the object (harness.core.foreground) for defect types whose real
     # few-shot masks lie on it; auto (default: when an object is found), anywhere, or object
     # (required). auto was chosen on the validation fold and the on-object metric, 3 seeds on
     # built-in pushpins and hazelnut (docs/dhdiff.md, "Ablations"); never on test.
@@ -90,6 +89,9 @@ class DHDiff(DiffusionGenerator):
                                                     "guidance_scale": 3.0, "mask_sketch": 0.5},
         "gpu-full": {**PROFILE_DEFAULTS["gpu-full"], "ssm_init": 0.0}}
     _ablation: dict[str, Any] = {}
+    #: the diffusion base's tiny size, on whole canvases in one pass (windows and the second pass
+    #: have their own tests, tests/generators/dhdiff)
+    tiny_params = {**DiffusionGenerator.tiny_params, "window": 1.0, "second_pass": False}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

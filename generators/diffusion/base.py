@@ -21,14 +21,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from generators.base import AnomalyPair, Generator
+from harness.core import AnomalyPair, Generator, RequiredFile
 from generators.diffusion import pretrained as sd
 from generators.diffusion.backbone import BackboneSpec, ClipPromptEncoder, Codec, prompt_for, spec_from
 from generators.diffusion.params import SAMPLING_KEYS, fingerprint_params
 from generators.diffusion.sampling import make_train_scheduler, model_file
 from generators.diffusion.tensors import images_to_tensor, masks_to_tensor
 from generators.diffusion.training import TrainResult, checkpoint_dir, fingerprint, source_fingerprint, train_loop
-from harness.fsio import atomic_path
+from harness.core.fsio import atomic_path
 
 
 @dataclass
@@ -51,12 +51,31 @@ class DiffusionGenerator(Generator):
     needs_real_anomalies = True
     conditions_on_defect_type = True
     keeps_canvas_outside_mask = True
+    #: the contract checks' size: a two-level UNet at 16 px trained 8 steps (seconds on a CPU)
+    tiny_params: ClassVar[dict[str, Any]] = dict(
+        resolution=16, patch=2, block_channels=[16, 32], attention_levels=1, attention_heads=2, cross_attention_dim=16,
+        steps=8, batch_size=4, sample_steps=4, sample_batch=8, checkpoint_every=0)
+    #: a 4-step fit checkpointed every 2 steps, then a 6-step one that resumes it
+    resume_params: ClassVar[tuple[dict[str, Any], ...]] = ({"checkpoint_every": 2, "steps": 4},
+                                                           {"checkpoint_every": 2, "steps": 6})
     #: the saved model's format tag (a file of another format is refused when loading)
     FORMAT: ClassVar[str] = ""
     #: packages whose source code is part of every fit's store key (`source_fingerprint`)
     SOURCE: ClassVar[tuple[str, ...]] = ("generators.diffusion",)
     #: params besides the shared ARCH_KEYS that fix the networks' shape (a saved model brings its own)
     EXTRA_ARCH: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def required_files(cls, params) -> list[RequiredFile]:
+        """A pretrained SD checkpoint (hub id or folder), a local VAE / SD folder, a local CLIP text encoder."""
+        files = []
+        if params.pretrained:
+            files.append(RequiredFile("pretrained", params.pretrained, "sd-checkpoint", "SD checkpoint"))
+        for key, label in (("pretrained_path", "VAE folder"), ("text_encoder_path", "CLIP text encoder folder")):
+            if getattr(params, key):
+                files.append(RequiredFile(key, getattr(params, key), "path", label,
+                                          f"point {key} at an existing folder or unset it"))
+        return files
 
     def __init__(self, params: dict[str, Any] | None, context):
         super().__init__(params, context)

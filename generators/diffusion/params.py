@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from harness.plugin import PluginParams
+from harness.core import PluginParams
 
 
 class DiffusionParams(PluginParams):

@@ -1,19 +1,47 @@
 """Data helpers of the diffusion generators: images and masks as tensors, class-balanced batches,
-shared random flips. Every tensor here is made on a named device: nothing is "on the CPU" by
+shared random flips, and the seeded randomness a training run draws them with (`TrainRng`, saved in
+its checkpoints). Every tensor here is made on a named device: nothing is "on the CPU" by
 accident (a CPU tensor in a GPU batch is the bug class the fake-GPU tests catch)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+import json
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from harness.core.device import as_tensor
+from harness.core.device import as_device, as_tensor, generator, randint, randn
 
-if TYPE_CHECKING:
-    from generators.diffusion.training import TrainRng
+
+class TrainRng:
+    """The randomness of a training run, saved in checkpoints so resumes are exact: numpy for the
+    host-side choices (batch items, windows, flips, dropout), a torch generator on the training
+    device for noise and timesteps (`harness.core.device.generator`)."""
+
+    def __init__(self, seed: int, device: str | torch.device = "cpu"):
+        self.device = as_device(device)
+        self.torch = generator(seed, self.device)
+        self.numpy = np.random.default_rng(int(seed))
+
+    def state(self) -> dict[str, Any]:
+        return {"torch": self.torch.get_state(), "torch_device": self.torch.device.type,
+                "numpy": json.dumps(self.numpy.bit_generator.state)}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        saved = state.get("torch_device", "cpu")
+        if saved != self.torch.device.type:
+            raise ValueError(f"a checkpoint's {saved} random state cannot continue a run on {self.device}; "
+                             "the fit store keys fits by device, so this file was put there by hand")
+        self.torch.set_state(state["torch"].cpu())
+        self.numpy.bit_generator.state = json.loads(state["numpy"])
+
+    def randn(self, shape: Sequence[int], device: str | torch.device | None = None) -> torch.Tensor:
+        return randn(shape, self.torch, self.device if device is None else device)
+
+    def randint(self, low: int, high: int, shape: Sequence[int]) -> torch.Tensor:
+        return randint(low, high, shape, self.torch, self.device)
 
 
 def images_to_tensor(images: Sequence[np.ndarray], size: int) -> torch.Tensor:

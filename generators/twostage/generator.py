@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from generators.base import AnomalyPair
+from harness.core import AnomalyPair, GENERATORS
 from generators.diffusion.backbone import BackboneSpec, PromptedUNet, TokenPromptEncoder, prompt_for, spec_from
 from generators.diffusion.base import DiffusionGenerator
 from generators.diffusion import pretrained as sd
@@ -30,7 +30,6 @@ from generators.diffusion.sampling import (
 from generators.diffusion.tensors import BalancedSampler, images_to_tensor, masks_to_tensor, random_flips
 from generators.diffusion.training import TrainRng
 from harness.core.device import as_tensor, autocast, randn
-from harness.registry import GENERATORS
 
 FORMAT = "twostage-v1"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 
@@ -13,6 +13,10 @@ from harness.core.plugin import Plugin
 
 class DatasetAdapter(Plugin, ABC):
     """Base class of dataset adapters (register subclasses in `DATASETS`)."""
+
+    #: where the adapter draws its own data when a spec gives it no root (`bench doctor` lists it as
+    #: generated there); "" for adapters that read a dataset from their root and need one
+    generated_without_root: ClassVar[str] = ""
 
     def __init__(self, root: Path | None, params: dict[str, Any] | None = None, *, image_size: int = 128):
         self.root = Path(root) if root is not None else None

@@ -38,7 +38,7 @@ class Generator(Plugin, ABC):
     conditions_on_defect_type: ClassVar[bool] = False
     #: True when every pixel outside a pair's mask is the canvas pixel unchanged (pasting
     #: methods); generative ones that redraw the whole image leave it False. The contract
-    #: suite (tests/contract) holds every generator that claims it to it.
+    #: checks (`harness.core.checks`) hold every generator that claims it to it.
     keeps_canvas_outside_mask: ClassVar[bool] = False
     #: False for generators whose `fit` learns no weights (pasting, procedural noise): the
     #: executors schedule the ones that train (minutes, a GPU's memory) first and size them apart
@@ -47,6 +47,10 @@ class Generator(Plugin, ABC):
     #: one cell per detector (no synthetic:normal ratio axis) and reports compare every other
     #: generator against it. The harness reads this flag and never a plug-in's name.
     makes_pairs: ClassVar[bool] = True
+    #: param overrides for a shorter fit and a longer one that resumes it from the checkpoint the
+    #: shorter left in `RunContext.cache_dir`; empty for generators that keep none. The contract
+    #: checks (`harness.core.checks`) resume with them on every accelerator.
+    resume_params: ClassVar[tuple[dict[str, Any], ...]] = ()
 
     def __init__(self, params: dict[str, Any] | None, context: RunContext):
         self.params = self.resolve_params(params, context.profile)

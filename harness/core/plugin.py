@@ -1,8 +1,12 @@
-"""What every plug-in (generator, detector, dataset) shares: declared params and a run context.
+"""What every plug-in (generator, detector, dataset) shares: declared params, a run context, and
+the capabilities the harness reads instead of knowing plug-ins by name.
 
 Params are a pydantic model per plug-in (unknown keys are errors), with per-profile
 defaults (`cpu-quick` sized for 2 CPU cores, `gpu-full` matching the papers) that the
-spec's own params override.
+spec's own params override. The capabilities (`tiny_params`, `expected_failures`,
+`supported_devices`, `required_files`) are declared by the plug-in, as scikit-learn's
+estimator tags are, so that the contract checks (`harness.core.checks`) and `bench doctor`
+work the same for a third party's plug-in as for ours.
 """
 
 from __future__ import annotations
@@ -58,12 +62,48 @@ class RunContext:
             object.__setattr__(self, "device", torch.device(self.device))
 
 
+FileKind = Literal["path", "sd-checkpoint", "timm-backbone"]
+
+
+@dataclass(frozen=True)
+class RequiredFile:
+    """One file or folder a plug-in needs for its params, as `bench doctor` lists and looks for it.
+
+    `kind` says how the doctor looks (never downloading): ``path`` a local file or folder that
+    must exist; ``sd-checkpoint`` a diffusers Stable Diffusion folder or Hugging Face hub id;
+    ``timm-backbone`` an ImageNet backbone by timm name (`weights`: a local state dict given
+    instead). The kinds are file formats, not plug-ins: the plug-in says which params name one.
+    """
+
+    param: str  # the param that names it
+    value: str  # the path, hub id or model name that param holds
+    kind: FileKind = "path"
+    label: str = ""  # what it is, for the doctor's table ("DTD texture folder"); default: the param
+    how: str = ""  # how to provide it offline
+    weights: str | None = None  # timm-backbone: a local state dict to use instead of the download
+
+
 class Plugin:
-    """Mixin giving a plug-in its `Params` model and profile defaults."""
+    """Mixin giving a plug-in its `Params` model, profile defaults and declared capabilities."""
 
     name: ClassVar[str] = ""
     Params: ClassVar[type[PluginParams]] = PluginParams
     profile_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: the params the contract checks (`harness.core.checks`) run the plug-in with: the smallest that
+    #: still exercise its code, seconds on 2 CPU cores (on top of the cpu-quick profile)
+    tiny_params: ClassVar[dict[str, Any]] = {}
+    #: check name (`harness.core.checks`) → why this plug-in fails it on purpose; the check then
+    #: must fail (an expected failure that passes is reported, so the entry cannot go stale)
+    expected_failures: ClassVar[dict[str, str]] = {}
+    #: `torch.device` types the plug-in computes on; "cuda" also stands for any accelerator, and the
+    #: checks then run it on the fake one (`harness.core.fakegpu`); a spec asking another is refused
+    supported_devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
+
+    @classmethod
+    def required_files(cls, params: PluginParams) -> list[RequiredFile]:
+        """The files and folders `params` (resolved) make this plug-in read: checkpoints, backbones,
+        texture folders. None by default; plug-ins that load weights or data override it."""
+        return []
 
     @classmethod
     def resolve_params(cls, params: dict[str, Any] | None, profile: str) -> PluginParams:

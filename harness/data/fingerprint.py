@@ -27,6 +27,8 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from harness.core.io import oriented
+from harness.data.cache import cache_root
 from harness.data.table import DatasetError, check_table
 
 log = logging.getLogger("harness.data")
@@ -51,8 +53,6 @@ class FileCheck:
 
 
 def _cache_file(paths: list[str]) -> Path | None:
-    from harness.data.adapters.builtin import cache_root
-
     if not paths:
         return None
     common = os.path.commonpath(paths)
@@ -100,13 +100,6 @@ def _check(path: str, is_mask: bool) -> FileCheck:
         why = "truncated" if "truncated" in str(exc) else exc.__class__.__name__
         raise DatasetError(f"{p}: unreadable image ({why}); replace or remove the file") from None
     return FileCheck(hashlib.sha256(data).hexdigest(), any_set, **extra)
-
-
-def oriented(img: Image.Image) -> Image.Image:
-    """`img` turned as its EXIF orientation says (what a viewer shows), so an image and its mask agree."""
-    from PIL import ImageOps
-
-    return ImageOps.exif_transpose(img) if img.getexif().get(0x0112, 1) != 1 else img
 
 
 def check_files_deep(table: pd.DataFrame, *, workers: int | None = None) -> dict[str, FileCheck]:
@@ -182,7 +175,6 @@ def verify_table(table: pd.DataFrame, source: str, *, empty_masks: str = "error"
         check_table(table, source)
     fp = data_fingerprint(table, checks, mask_threshold)
     if mask_threshold is not None:  # the run reads 0/255 copies: every `> 0` reader downstream agrees
-        from harness.data.adapters.builtin import cache_root
         from harness.data.masks import binarised_copy
 
         table = table.copy()

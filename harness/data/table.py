@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.core.io import DatasetError  # noqa: F401 - defined in the core (the image reader raises it); named here too
+
 COLUMNS: tuple[str, ...] = (
     "image_path",
     "mask_paths",
@@ -38,10 +40,6 @@ COLUMNS: tuple[str, ...] = (
     "category",
 )
 ROLES: tuple[str, ...] = ("detector_train", "validation", "generator_train", "test")
-
-
-class DatasetError(ValueError):
-    """Bad dataset on disk; the message names the file and the fix, on one line."""
 
 
 def check_table(table: pd.DataFrame, source: str) -> pd.DataFrame:

@@ -1,8 +1,9 @@
 """Who runs the grid's jobs: `local` (one after another in this process, the default) or `ray`.
 
-Both get the same plan (`harness.pipeline.Plan`) and hand every finished detect job back
-to the driver through `on_done`, which logs it to MLflow and prints it; neither decides
-what to run or how a result is recorded.
+Both run a graph of jobs (`harness.graph`): the driver (`harness.pipeline`) hands them the
+planned cells, each runs every job after the jobs it needs and hands each finished cell back
+through `JobCallbacks.done`; the driver records it (`harness.recording`). Neither decides what
+to run, what a job does or how a result is recorded.
 """
 
 from __future__ import annotations

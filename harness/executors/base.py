@@ -1,40 +1,21 @@
-"""The executor interface, and the choice of one by name."""
+"""The executor interface, and the choice of one by name.
+
+An executor runs a graph of jobs (`harness.graph`) and knows nothing else of the benchmark: the
+implementations import `harness.graph` only (and `harness.executors.errors`), never this module,
+so choosing one here by name makes no import circle.
+"""
 
 from __future__ import annotations
 
-import traceback
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol
+from typing import Any, Protocol, Sequence
 
-from harness.jobs import DetectJob, DetectResult, GenerateJob, JobEnv, JobFailed
+from harness.executors.errors import ExecutorError
+from harness.graph import Env, EventKind, Job, JobCallbacks, failure, first_line
 
-if TYPE_CHECKING:
-    from harness.config import ExperimentSpec
+__all__ = ["EXECUTORS", "EventKind", "Executor", "ExecutorError", "JobCallbacks", "failure", "first_line",
+           "make_executor", "resolve_executor"]
 
 EXECUTORS = ("local", "ray")
-
-
-class ExecutorError(RuntimeError):
-    """An executor cannot start (Ray missing, cluster unreachable): one line saying what to do."""
-
-
-#: what a job tells the driver while it runs: it began, a note (``fitting dhdiff …``), it ended
-EventKind = Literal["start", "note", "end"]
-
-
-def _ignore(job: "DetectJob | GenerateJob", kind: EventKind, text: str) -> None:
-    return None
-
-
-@dataclass(frozen=True)
-class JobCallbacks:
-    """The driver's side. `started`/`done`: a detect job (a cell) began / ended with its result.
-    `event`: everything else a user should see as it happens, from any job, fits included:
-    (job, "start" | "note" | "end", text); a fit's "end" text is "" or its failure's first line."""
-
-    started: Callable[[DetectJob], None]
-    done: Callable[[DetectJob, DetectResult | JobFailed], None]
-    event: Callable[["DetectJob | GenerateJob", EventKind, str], None] = _ignore
 
 
 class Executor(Protocol):
@@ -43,23 +24,9 @@ class Executor(Protocol):
     def threads_per_job(self, requested: int | str | None) -> tuple[int, str] | None:
         """Torch threads each job should use when the spec says `auto`; None = the driver decides."""
 
-    def run(self, spec: "ExperimentSpec", jobs: list[DetectJob], env: JobEnv, callbacks: JobCallbacks) -> None:
-        """Run `jobs` (each after the generate job it needs) and report each through `callbacks.done`."""
-
-
-def first_line(text: str) -> str:
-    """What a one-line summary of a failure shows."""
-    lines = text.strip().splitlines()
-    return lines[0] if lines else ""
-
-
-def failure(exc: BaseException) -> JobFailed:
-    """A job's exception as the driver records it: first line for the summary, traceback for cells/failed/."""
-    if isinstance(exc, JobFailed):
-        return exc
-    msg = f"{type(exc).__name__}: {exc}"
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return JobFailed(msg, msg + "\n" + tb)
+    def run(self, context: Any, jobs: Sequence[Job], env: Env, callbacks: JobCallbacks) -> None:
+        """Run `jobs` (the targets), each after the jobs it needs, and report each target through
+        `callbacks.done`; `context` is what every job shares (the spec), handed to each `Job.run`."""
 
 
 def resolve_executor(name: str, address: str | None = None) -> tuple[str, str]:

@@ -1,11 +1,13 @@
 """The grid as Ray tasks: one machine's cores, or a cluster of GPU machines (docs/scaling.md).
 
-Every generate job is one task, every detect job one task that takes the generate task's
-object ref as its argument, so Ray itself starts a detect job only once its augmented set
-exists; we write no scheduler. A task asks for `cpus_per_job` CPUs and a share of a GPU:
-`gpus_per_job` when given (``0.25``: four jobs side by side on one card), else, where the
-spec's device is cuda, a share sized from the job's measured peak memory (`gpu_shares`) so
-that one card runs a category's cells side by side. A worker that dies (killed, out of
+Every job of the graph (`harness.graph`) is one task that takes the object refs of the jobs it
+needs as its arguments, so Ray itself starts a job only once its inputs exist (a detect job once
+its augmented set does); we write no scheduler, and nothing here knows what a job does. A task
+asks for `cpus_per_job` CPUs and a share of a GPU: `gpus_per_job` when given (``0.25``: four
+jobs side by side on one card), else, where the spec's device is cuda, a share sized from the
+job's measured peak memory (`gpu_shares`: a `heavy` job, a generator that trains, apart) so
+that one card runs a category's cells side by side. Heavy jobs are submitted first
+(`harness.graph.heavy_first`). A worker that dies (killed, out of
 memory, node lost) has its task retried by Ray (`max_retries`); a job that raises is not
 retried (the same seed would raise again) but recorded as a failed cell, as locally.
 Jobs write their outputs themselves (shared storage on a cluster); the driver only logs
@@ -15,15 +17,12 @@ what comes back to MLflow, so the tracking store has one writer.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any, Sequence
 
-from harness.augmented import AugmentedSet
-from harness.executors.base import ExecutorError, JobCallbacks, failure, first_line
-from harness.jobs import DetectJob, DetectResult, GenerateJob, JobEnv, JobFailed, run_detect, run_generate
-
-if TYPE_CHECKING:
-    from harness.config import ExperimentSpec
+from harness.executors.errors import ExecutorError
+from harness.graph import (Env, Job, JobCallbacks, JobFailed, failed_input, failure, first_line, heavy_first, in_order,
+                           needs_of)
 
 #: how often the driver drains the workers' notes while it waits for results (seconds)
 POLL_S = 0.5
@@ -62,7 +61,7 @@ def gpu_shares(device: str, gpus_per_job: float | None) -> tuple[float, float]:
     return gpu_share(TRAINING_FIT_GIB, card), gpu_share(OTHER_JOB_GIB, card)
 
 
-def _enter(env: JobEnv, cwd: str) -> None:
+def _enter(env: Env, cwd: str) -> None:
     """Make a worker process look like the driver: same working folder (relative run paths) and threads."""
     import warnings
 
@@ -109,65 +108,23 @@ class Relay:
         except Exception:  # noqa: BLE001 - a lost note must never fail the job
             pass
 
-    def env(self, env: JobEnv) -> JobEnv:
+    def env(self, env: Env) -> Env:
         """`env` whose notes travel to the driver."""
-        return replace(env, note=lambda msg: self("note", msg))
+        return env.with_note(lambda msg: self("note", msg))
 
 
-def generate_task(spec: "ExperimentSpec", job: GenerateJob, env: JobEnv, cwd: str,
-                  events: Any = None) -> AugmentedSet | JobFailed:
+def job_task(context: Any, job: Job, env: Env, cwd: str, events: Any, *inputs: Any) -> Any:
+    """One job in a worker: its needs' results arrive as `inputs` (Ray resolved their refs first, so it
+    starts only once they exist); a failed need is this job's failure, and it does not run."""
+    if (failed := failed_input(inputs)) is not None:
+        return failed
     relay = Relay(events, job.id)
     relay("start")
     _enter(env, cwd)
     try:
-        return run_generate(spec, job, relay.env(env))
-    except Exception as exc:  # noqa: BLE001 - becomes the failure of every cell that needs it
+        return job.run(context, relay.env(env), inputs)
+    except Exception as exc:  # noqa: BLE001 - recorded by the driver (a need's: by every job that needs it)
         return failure(exc)
-
-
-def detect_task(spec: "ExperimentSpec", job: DetectJob, aug: AugmentedSet | JobFailed | None, env: JobEnv,
-                cwd: str, events: Any = None) -> DetectResult | JobFailed:
-    if isinstance(aug, JobFailed):
-        return aug
-    relay = Relay(events, job.id)
-    relay("start")
-    _enter(env, cwd)
-    try:
-        return run_detect(spec, job, aug, relay.env(env))
-    except Exception as exc:  # noqa: BLE001 - recorded by the driver, the grid goes on
-        return failure(exc)
-
-
-def fits_beside_cheap_jobs(jobs: list[DetectJob]) -> list[DetectJob]:
-    """Submission order: each training generator's fit (the diffusion models: minutes each) with its
-    cells, one cheap job after every fit but the last, then the rest of the cheap jobs. Ray starts
-    ready tasks in submission order, so the fits start first (a long job started last would run
-    alone at the end while the other cores idle: the grid's wall time is at least its longest
-    chain), and the cheap job between two fits shows a first result within seconds. Giving each
-    fit a larger share of cheap jobs before the next fit kept the quick demo's second DH-Diff fit
-    waiting 3.5 min on 2 cores (7 min 40 s in all instead of ~6). Order within each group is kept;
-    results do not depend on the order."""
-    fits: dict[str, list[DetectJob]] = {}
-    cheap: list[DetectJob] = []
-    for job in jobs:
-        if job.needs is not None and _trains(job.needs):
-            fits.setdefault(job.needs.id, []).append(job)
-        else:
-            cheap.append(job)
-    if not fits:
-        return cheap
-    k = len(fits)
-    shares = [cheap[i:i + 1] for i in range(k - 1)] + [cheap[k - 1:]]
-    return [job for group, share in zip(fits.values(), shares) for job in (*group, *share)]
-
-
-def _trains(job: GenerateJob) -> bool:
-    from harness.core.registry import GENERATORS
-
-    try:
-        return bool(GENERATORS.get(job.generator.name).needs_training)
-    except Exception:  # noqa: BLE001 - an unknown name fails in its own job, with its own message
-        return False
 
 
 class RayExecutor:
@@ -239,62 +196,54 @@ class RayExecutor:
         """Start (or join) Ray now, before the grid's display: a start takes 10-60 s on a busy box."""
         self._init()
 
-    def run(self, spec: "ExperimentSpec", jobs: list[DetectJob], env: JobEnv, callbacks: JobCallbacks) -> None:
+    def run(self, context: Any, jobs: Sequence[Job], env: Env, callbacks: JobCallbacks) -> None:
         ray = self._init()
-        fit_share, job_share = gpu_shares(env.device, self.gpus_per_job)
+        heavy_share, job_share = gpu_shares(env.device, self.gpus_per_job)
         options = {"num_cpus": self.cpus_per_job, "max_retries": self.max_retries}
-        generate = ray.remote(generate_task).options(**options, num_gpus=job_share)
+        task = ray.remote(job_task)
+        light_task = task.options(**options, num_gpus=job_share)
         # Ray queues tasks per scheduling class (function + resources) and does not keep the
-        # submission order across classes: a separate class for the fits, even at the same share
-        # (0 GPUs on a CPU), let every cheap fit start before the second DH-Diff fit (quick.yaml:
-        # 7 min 41 s instead of ~6 on 2 cores). One class where the shares are equal.
-        generate_fit = (generate if fit_share == job_share
-                        else ray.remote(generate_task).options(**options, num_gpus=fit_share))
-        detect = ray.remote(detect_task).options(**options, num_gpus=job_share)
+        # submission order across classes: a separate class for the heavy jobs, even at the same
+        # share (0 GPUs on a CPU), let every cheap job start before the second DH-Diff fit
+        # (quick.yaml: 7 min 41 s instead of ~6 on 2 cores). One class where the shares are equal.
+        heavy_task = light_task if heavy_share == job_share else task.options(**options, num_gpus=heavy_share)
         cwd = os.getcwd()
-        worker_env = JobEnv(env.run_dir, env.device, env.threads, show_progress=False)  # no bars from workers
-        spec_ref = ray.put(spec)
+        worker_env = env.for_worker()  # no bars from workers, nothing of the driver's display
+        context_ref = ray.put(context)
         events = ray.remote(NoteBox).options(num_cpus=0).remote()  # takes no core from the jobs
-        generated: dict[str, Any] = {}
-        fits: dict[Any, GenerateJob] = {}
-        running: dict[Any, DetectJob] = {}
-        by_id: dict[str, DetectJob | GenerateJob] = {}
-        for job in fits_beside_cheap_jobs(jobs):
-            aug_ref = None
-            if job.needs is not None:
-                if job.needs.id not in generated:
-                    task = generate_fit if _trains(job.needs) else generate
-                    generated[job.needs.id] = task.remote(spec_ref, job.needs, worker_env, cwd, events)
-                    fits[generated[job.needs.id]] = by_id[job.needs.id] = job.needs
-                aug_ref = generated[job.needs.id]
-            running[detect.remote(spec_ref, job, aug_ref, worker_env, cwd, events)] = by_id[job.id] = job
-        pending = [*fits, *running]
+        targets = {job.id for job in jobs}
+        submitted: dict[str, Any] = {}  # job id → its object ref
+        by_ref: dict[Any, Job] = {}
+        by_id: dict[str, Job] = {}
+        for job in in_order(heavy_first(jobs)):  # Ray starts ready tasks in submission order
+            inputs = [submitted[n.id] for n in needs_of(job)]
+            run = heavy_task if getattr(job, "heavy", False) else light_task
+            ref = run.remote(context_ref, job, worker_env, cwd, events, *inputs)
+            submitted[job.id] = ref
+            by_ref[ref] = by_id[job.id] = job
+        pending = list(by_ref)
         try:
             while pending:
                 finished, pending = ray.wait(pending, num_returns=1, timeout=POLL_S)
-                _drain(events, by_id, callbacks)
+                _drain(events, by_id, targets, callbacks)
                 for ref in finished:
-                    if ref in fits:
-                        gen = fits.pop(ref)
-                        try:
-                            out = ray.get(ref)
-                        except ray.exceptions.RayError as exc:
-                            out = failure(exc)
-                        callbacks.event(gen, "end", first_line(out.message) if isinstance(out, JobFailed) else "")
-                        continue
-                    job = running.pop(ref)
+                    job = by_ref[ref]
                     try:
                         result = ray.get(ref)
                     except ray.exceptions.RayError as exc:  # worker died more than max_retries times, ...
                         result = failure(exc)
-                    callbacks.done(job, result)
+                    if job.id in targets:
+                        callbacks.done(job, result)
+                    else:
+                        callbacks.event(job, "end", first_line(result.message) if isinstance(result, JobFailed) else "")
         finally:
-            for ref in [*pending, *generated.values()]:  # Ctrl-C / driver error: nothing computes for no one
+            needs = [ref for job_id, ref in submitted.items() if job_id not in targets]
+            for ref in [*pending, *needs]:  # Ctrl-C / driver error: nothing computes for no one
                 ray.cancel(ref, force=True)
             ray.kill(events)
 
 
-def _drain(events: Any, by_id: dict[str, DetectJob | GenerateJob], callbacks: JobCallbacks) -> None:
+def _drain(events: Any, by_id: dict[str, Job], targets: set[str], callbacks: JobCallbacks) -> None:
     """Hand the notes workers sent since the last look to the driver, in the order they were sent."""
     import ray
 
@@ -302,7 +251,7 @@ def _drain(events: Any, by_id: dict[str, DetectJob | GenerateJob], callbacks: Jo
         job = by_id.get(job_id)
         if job is None:
             continue
-        if kind == "start" and isinstance(job, DetectJob):
+        if kind == "start" and job_id in targets:
             callbacks.started(job)
         else:
             callbacks.event(job, kind, text)

@@ -17,7 +17,7 @@ import pytest
 from harness.config import validate_spec
 from harness.core import AnomalyPair, Detector, Predictions, TrainSet
 from harness.core.registry import DETECTORS, GENERATORS, Entry
-from harness.data.io import load_image
+from harness.core.io import load_image
 from harness.data.split import read_split
 from harness.pipeline import run_experiment
 

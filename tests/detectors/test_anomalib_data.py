@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from detectors._anomalib_data import BalancedBatchSampler, TrainSetDataModule, collect_predictions
-from harness.data.io import file_sha256, load_mask, save_png
+from harness.core.io import file_sha256, load_mask, save_png
 
 
 def _module(tiny_set, tmp_path, **kw):
@@ -85,7 +85,7 @@ def test_collect_predictions_realigns_sorted_batches_with_the_table(tiny_set):
 
 
 def test_empty_normal_set_is_refused(tiny_set, tmp_path):
-    from detectors.base import TrainSet
+    from harness.core import TrainSet
 
     with pytest.raises(ValueError, match="normal"):
         TrainSetDataModule(TrainSet(normal=[]), None, image_size=32, work_dir=tmp_path, seed=0)

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from detectors.draem import DraemDetector
-from harness.plugin import RunContext
-from harness.registry import DETECTORS
+from harness.core import DETECTORS, RunContext
 
 TINY = {"input_size": 32, "recon_width": 4, "disc_width": 4, "batch_size": 4, "max_steps": 2}
 

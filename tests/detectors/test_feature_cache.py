@@ -13,8 +13,8 @@ from torch import nn
 
 from detectors.feature_cache import CachedModule, FeatureCache, cache_key, weights_identity
 from detectors.frozen_seg import FrozenEncoderSegmenter
-from harness.data.io import file_sha256, save_png
-from harness.plugin import RunContext
+from harness.core.io import file_sha256, save_png
+from harness.core import RunContext
 
 SMALL = {"max_steps": 3, "eval_every": 1, "batch_size": 4}
 

@@ -9,12 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from detectors.base import TrainSet
+from harness.core import DETECTORS, ParamError, RunContext, TrainSet
 from detectors.frozen_seg import FrozenEncoderSegmenter
-from harness.data.io import load_mask
+from harness.core.io import load_mask
 from harness.metrics.detection import compute_detection_metrics, pixel_ap
-from harness.plugin import ParamError, RunContext
-from harness.registry import DETECTORS
 
 
 def _conftest():

@@ -7,10 +7,8 @@ import pytest
 import torch
 
 from detectors.backbones import packaged_lite0_state_dict
-from detectors.base import TrainSet
+from harness.core import DETECTORS, RunContext, TrainSet
 from detectors.glass import GlassDetector
-from harness.plugin import RunContext
-from harness.registry import DETECTORS
 
 TINY = {"input_size": 64, "batch_size": 4, "embed_dim": 32, "discriminator_hidden": 32, "step": 1, "max_steps": 2}
 

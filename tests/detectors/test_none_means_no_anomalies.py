@@ -15,9 +15,7 @@ from typing import Callable
 import pytest
 import torch
 
-from detectors.base import TrainSet
-from harness.plugin import RunContext
-from harness.registry import DETECTORS
+from harness.core import DETECTORS, RunContext, TrainSet
 
 
 def _conftest():

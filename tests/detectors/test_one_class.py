@@ -10,8 +10,7 @@ from detectors.backbones import BackboneUnavailable, packaged_lite0_state_dict
 from detectors.padim import Padim
 from detectors.patchcore import PatchCore
 from harness.metrics.detection import compute_detection_metrics
-from harness.plugin import RunContext
-from harness.registry import DETECTORS
+from harness.core import DETECTORS, RunContext
 
 
 def _ctx(tmp_path, name):

@@ -12,13 +12,10 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import average_precision_score
 
-from detectors.base import TrainSet
+from harness.core import DETECTORS, ParamError, RunContext, TrainSet, fakegpu
 from detectors.one_class_maps import GaussianMap, NearestNeighbourMap, channel_subset, cross_fitted_maps
 from detectors.residual_seg import ResidualHead, ResidualSegmenter
-from harness.core import fakegpu
-from harness.data.io import load_mask
-from harness.plugin import ParamError, RunContext
-from harness.registry import DETECTORS
+from harness.core.io import load_mask
 
 
 def _conftest():

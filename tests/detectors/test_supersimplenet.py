@@ -8,8 +8,7 @@ import torch
 
 from detectors.backbones import packaged_lite0_state_dict
 from detectors.supersimplenet import SuperSimpleNet
-from harness.plugin import RunContext
-from harness.registry import DETECTORS
+from harness.core import DETECTORS, RunContext
 
 
 def test_registered_and_uses_anomalies():

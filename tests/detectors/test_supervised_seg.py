@@ -5,12 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors.base import TrainSet
+from harness.core import DETECTORS, ParamError, RunContext, TrainSet
 from detectors.supervised_seg import SupervisedSegmentation
-from harness.data.io import file_sha256
+from harness.core.io import file_sha256
 from harness.metrics.detection import compute_detection_metrics
-from harness.plugin import ParamError, RunContext
-from harness.registry import DETECTORS
 
 TINY = {"base_width": 8, "input_size": 32, "batch_size": 4, "max_steps": 3}
 

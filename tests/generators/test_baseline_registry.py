@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.plugin import PROFILES, RunContext
-from harness.registry import GENERATORS
+from harness.core import GENERATORS, PROFILES, RunContext
 
 BASELINES = {
     "cutpaste": (False, False),

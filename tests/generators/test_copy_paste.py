@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from generators.base import AnomalyPair
-from harness.plugin import ParamError, RunContext
-from harness.registry import GENERATORS
+from harness.core import AnomalyPair, GENERATORS, ParamError, RunContext
 
 SCRATCH = np.array([250, 250, 250], np.uint8)
 SPOT = np.array([20, 20, 230], np.uint8)

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from generators.cutpaste import color_jitter
-from harness.plugin import ParamError, RunContext
-from harness.registry import GENERATORS
+from harness.core import GENERATORS, ParamError, RunContext
 
 NAMES = ["cutpaste", "cutpaste-scar"]
 

@@ -8,8 +8,7 @@ import torch
 from PIL import Image
 
 from generators.draem import draem_augment, perlin_noise
-from harness.plugin import ParamError, RunContext
-from harness.registry import GENERATORS
+from harness.core import GENERATORS, ParamError, RunContext
 
 
 def make(params=None, size=64):

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.plugin import ParamError, RunContext
-from harness.registry import GENERATORS
+from harness.core import GENERATORS, ParamError, RunContext
 
 
 def make(params=None, size=64):

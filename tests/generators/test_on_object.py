@@ -7,12 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from generators.base import AnomalyPair
+from harness.core import AnomalyPair, GENERATORS, RunContext
 from harness.data import builtin as B
-from harness.data.foreground import fit_object, on_object_fraction
+from harness.core.foreground import fit_object, on_object_fraction
 from harness.metrics.generation import on_object_metrics
-from harness.plugin import RunContext
-from harness.registry import GENERATORS
 from tests.generators.conftest import make_object_canvases
 
 

@@ -120,3 +120,16 @@ def test_shipped_experiments_validate():
     assert {p.name for p in specs} >= {"quick.yaml", "builtin.yaml", "mvtec_loco.yaml"}
     for p in specs:
         load_spec(p)
+
+
+def test_a_device_the_plugin_does_not_declare_is_refused(tmp_path, monkeypatch):
+    """`supported_devices`: a spec naming a device type the plug-in does not run on fails at load."""
+    from harness.core import GENERATORS, Entry
+
+    cpu_only = type("CpuOnly", (GENERATORS.get("cutpaste"),), {"name": "cpu-only", "supported_devices": ("cpu",)})
+    monkeypatch.setitem(GENERATORS._entries, "cpu-only", Entry("cpu-only", cpu_only, "", "test"))
+    spec = {**BASE, "generators": [{"name": "cpu-only"}]}
+    with pytest.raises(SpecError, match="device: cuda, but cpu-only runs on cpu only; set device: cpu or auto"):
+        load_spec(write(tmp_path, {**spec, "device": "cuda"}))
+    assert load_spec(write(tmp_path, {**spec, "device": "cpu"})).device == "cpu"
+    assert load_spec(write(tmp_path, spec)).device == "auto"

@@ -41,3 +41,42 @@ def test_doctor_flags_an_incomplete_checkpoint_folder_and_bad_specs(tmp_path):
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump({**spec, "generators": [{"name": "gan9000"}]}))
     res = CliRunner().invoke(main, ["doctor", str(tmp_path / "bad.yaml")])
     assert res.exit_code != 0 and "unknown generator 'gan9000'" in res.output
+
+
+def test_doctor_lists_the_files_a_plugin_declares(tmp_path, monkeypatch):
+    """The doctor asks the plug-in (`required_files`), so a third party's file params are listed
+    with its own advice, and a plug-in without any adds no row."""
+    from harness.config import validate_spec
+    from harness.core import GENERATORS, Entry, Generator, PluginParams, RequiredFile
+    from harness.doctor import model_needs
+
+    class Textured(Generator):
+        """Needs a texture folder."""
+
+        name = "textured"
+
+        class Params(PluginParams):
+            textures: str | None = None
+
+        @classmethod
+        def required_files(cls, params):
+            return [RequiredFile("textures", params.textures, "path", "texture folder", "unzip textures.zip there")] \
+                if params.textures else []
+
+        def fit(self, normal_images, anomaly_pairs, *, seed):
+            pass
+
+        def sample(self, n, *, normal_images, defect_type=None, seed):
+            return []
+
+    monkeypatch.setitem(GENERATORS._entries, "textured", Entry("textured", Textured, "", "test"))
+    tex = tmp_path / "tex"
+    spec = validate_spec({"name": "doc", "datasets": [{"name": "builtin", "categories": ["pushpins"]}],
+                          "generators": [{"name": "textured", "params": {"textures": str(tex)}}, {"name": "cutpaste"}],
+                          "detectors": [{"name": "supervised-seg"}]})
+    rows = {n.what: n for n in model_needs(spec)}
+    assert set(rows) == {"dataset builtin", f"texture folder {tex}"}
+    row = rows[f"texture folder {tex}"]
+    assert (row.status, row.used_by, row.how) == ("MISSING", "textured", "unzip textures.zip there")
+    tex.mkdir()
+    assert {n.what: n.status for n in model_needs(spec)}[f"texture folder {tex}"] == "present"

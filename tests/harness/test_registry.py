@@ -1,6 +1,6 @@
 import pytest
 
-from harness.registry import DETECTORS, GENERATORS, Registry, UnknownNameError
+from harness.core import DETECTORS, GENERATORS, Registry, UnknownNameError
 
 
 def test_builtins_are_discovered():

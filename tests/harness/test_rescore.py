@@ -11,7 +11,7 @@ from harness.augmented import write_augmented
 from harness.cells import CellKey, CellRecord, CellStore
 from harness.cli import main
 from harness.core.generator import AnomalyPair
-from harness.data.io import file_sha256, load_image, save_png
+from harness.core.io import file_sha256, load_image, save_png
 from harness.metrics import generation as G
 
 
@@ -111,7 +111,7 @@ def test_bench_quality_updates_the_cells_mlflow_run(run_dir):
 
 
 def test_bench_quality_waits_for_no_run_holding_the_folder(run_dir):
-    from harness.lock import run_lock
+    from harness.core.lock import run_lock
 
     run, _, root = run_dir
     before = (root / "manifest.json").read_text()

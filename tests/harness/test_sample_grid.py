@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from generators.base import AnomalyPair
+from harness.core import AnomalyPair
 from harness.sample_grid import sample_grid
 
 

@@ -24,7 +24,7 @@ if str(ROOT) not in sys.path:
 
 from harness.core.detector import Detector, Predictions, TrainSet  # noqa: E402
 from harness.core.registry import DETECTORS, Entry  # noqa: E402
-from harness.data.io import load_image  # noqa: E402
+from harness.core.io import load_image  # noqa: E402
 
 NAME = "rel-mean"
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from harness.config import validate_spec
-from harness.data.io import load_image, load_mask
+from harness.core.io import load_image, load_mask
 from harness.data.table import DatasetError
 from reliability_kit import case, defect_pair, draw, make_folder_dataset, save, snapshot, spec_dict, write_spec
 

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from harness.config import validate_spec
-from harness.data.io import load_mask
+from harness.core.io import load_mask
 from reliability_kit import case, draw, save, snapshot, spec_dict, write_spec
 
 

@@ -19,15 +19,11 @@ import pandas as pd
 from harness.data.adapters.mvtec_loco import LAYOUT, load_loco_category, loco_categories
 from harness.core.dataset import DatasetAdapter
 from harness.data.builtin import BUILTIN_CATEGORIES, BUILTIN_VERSION, synthesize
+from harness.data.cache import cache_root
 from harness.data.table import DatasetError
 from harness.data.validate import require_root
 from harness.core.plugin import PluginParams
 from harness.core.registry import DATASETS
-
-
-def cache_root() -> Path:
-    env = os.environ.get("BENCH_DATA_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "anomaly-aug-bench"
 
 
 def _complete(folder: Path) -> bool:
@@ -77,6 +73,7 @@ class BuiltinDataset(DatasetAdapter):
 
     name = "builtin"
     Params = BuiltinParams
+    generated_without_root = "$BENCH_DATA_DIR or ~/.cache/anomaly-aug-bench"
 
     def _root(self, category: str | None = None) -> Path:
         """The folder to read `category` from: the given root, or the cache (drawn if absent)."""

@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from generators.diffusion.toy import toy_normals, toy_pairs
-from harness.plugin import RunContext
-from harness.registry import GENERATORS
+from harness.core.toydata import toy_normals, toy_pairs
+from harness.core import GENERATORS, RunContext
 
 SIZE = 32
 # the tiny VAE downsamples 4×: 32 px → an 8×8 latent, the mask as 16 sub-pixel channels

@@ -11,7 +11,7 @@ from generators.diffusion.backbone import BackboneSpec, Codec, PromptedUNet, Tok
 from generators.diffusion.sampling import (
     composite_full_size, make_solver, make_train_scheduler, pick_canvases, training_target, x0_from_output,
 )
-from generators.diffusion.toy import toy_pairs
+from harness.core.toydata import toy_pairs
 from generators.diffusion.tensors import BalancedSampler, images_to_tensor, masks_to_tensor, random_flips
 from generators.diffusion.training import TrainRng, finished_copy, fingerprint, source_fingerprint, train_loop
 

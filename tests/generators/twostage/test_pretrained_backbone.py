@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from generators.diffusion.toy import toy_normals, toy_pairs
-from harness.plugin import RunContext
-from harness.registry import GENERATORS
+from harness.core.toydata import toy_normals, toy_pairs
+from harness.core import GENERATORS, RunContext
 
 SIZE = 32
 PRETRAINED = dict(resolution=32, steps=2, batch_size=2, sample_steps=3, sample_batch=4, checkpoint_every=0,

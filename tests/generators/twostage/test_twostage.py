@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from generators.diffusion.toy import toy_normals, toy_pairs
-from harness.plugin import RunContext
-from harness.registry import GENERATORS
+from harness.core.toydata import toy_normals, toy_pairs
+from harness.core import GENERATORS, RunContext
 
 TINY = dict(resolution=16, patch=2, block_channels=[16, 32], attention_levels=1, attention_heads=2,
             cross_attention_dim=16, steps=8, batch_size=4, sample_steps=4, sample_batch=8, checkpoint_every=0)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from harness.data.io import file_sha256
+from harness.core.io import file_sha256
 from harness.data.split import few_shot_split, read_split, rows_for, write_split
 from harness.data.table import DatasetError
 

@@ -46,7 +46,7 @@ def _metrics(run_dir: Path) -> dict:
 def test_ray_grid_matches_local_and_resumes(tmp_path, ray_executor):
     import torch
 
-    from harness.runtime import apply_threads
+    from harness.core.runtime import apply_threads
 
     threads = torch.get_num_threads()
     apply_threads(1)  # one thread per job, as each Ray job gets
@@ -95,7 +95,7 @@ def test_jobs_sharing_one_gpu_give_the_local_executors_numbers(tmp_path, ray_exe
     import torch
 
     from harness.executors.ray_executor import RayExecutor, gpu_shares
-    from harness.runtime import apply_threads
+    from harness.core.runtime import apply_threads
 
     assert gpu_shares("cpu", 0.5) == (0.5, 0.5) and gpu_shares("cpu", None) == (0.0, 0.0)
     threads = torch.get_num_threads()

@@ -8,8 +8,8 @@ import pytest
 from scipy import ndimage
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from detectors.base import Predictions
-from harness.data.io import save_png
+from harness.core import Predictions
+from harness.core.io import save_png
 from harness.metrics.detection import compute_detection_metrics, f1_max
 from harness.metrics.spro import aupro
 

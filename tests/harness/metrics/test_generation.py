@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from generators.base import AnomalyPair
+from harness.core import AnomalyPair
 from harness import weights as W
 from harness.cli_weights import doctor_report
 from harness.metrics import generation as G

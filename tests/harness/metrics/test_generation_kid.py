@@ -69,7 +69,9 @@ def test_kid_subsets_are_seeded_and_too_few_images_is_na():
 
 def test_kid_unavailable_with_the_fix_when_no_pool3_weights(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
-    monkeypatch.setattr(G, "fid_helper_weights", lambda weights_dir=None: None)
+    from harness.metrics import kid_fid
+
+    monkeypatch.setattr(kid_fid, "fid_helper_weights", lambda weights_dir=None: None)
     rng = np.random.default_rng(0)
     pairs = _pairs([rng.integers(0, 256, (32, 32, 3)).astype(np.uint8) for _ in range(4)])
     res = G.generation_metrics(pairs, pairs[:2], weights_dir=tmp_path / "wd", download=False, only=["kid", "fid"])
@@ -86,7 +88,7 @@ needs_pool3 = pytest.mark.skipif(G.fid_helper_weights() is None,
 @pytest.fixture(scope="module")
 def builtin_images(tmp_path_factory):
     from harness.data.builtin import synthesize
-    from harness.data.io import load_image
+    from harness.core.io import load_image
 
     root = tmp_path_factory.mktemp("kid-data")
     synthesize(root, categories=["pushpins", "screw_bag"], image_size=64,

@@ -7,7 +7,7 @@ import pytest
 import harness.data.builtin as builtin
 from harness.data.split import few_shot_split
 from harness.data.table import DatasetError
-from harness.registry import DATASETS
+from harness.core import DATASETS
 
 SMALL = {"train": 3, "validation": 2, "test_good": 2, "per_defect": 3}
 

@@ -9,8 +9,7 @@ import pytest
 from PIL import Image
 
 from harness.data.table import DatasetError
-from harness.plugin import ParamError
-from harness.registry import DATASETS
+from harness.core import DATASETS, ParamError
 
 
 def _png(path: Path, value: int, shape=(8, 8, 3)) -> None:

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness.data.io import load_image, load_mask
+from harness.core.io import load_image, load_mask
 from harness.data.split import few_shot_split
 from harness.data.table import DatasetError
-from harness.registry import DATASETS
+from harness.core import DATASETS
 
 
 def _png(path: Path, array: np.ndarray) -> None:

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from harness.data.table import DatasetError
-from harness.registry import DATASETS
+from harness.core import DATASETS
 
 CONFIG = [
     {"defect_name": "missing_pin", "pixel_value": 255, "saturation_threshold": 300, "relative_saturation": False},
@@ -113,7 +113,7 @@ def test_unknown_pixel_value_and_bad_config(tmp_path):
 
 
 def test_unknown_param_rejected(tmp_path):
-    from harness.plugin import ParamError
+    from harness.core import ParamError
 
     with pytest.raises(ParamError, match="downlaod"):
         DATASETS.get("mvtec_loco")(tmp_path, {"downlaod": True})

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from harness.data.table import DatasetError
-from harness.registry import DATASETS
+from harness.core import DATASETS
 
 
 def _img(path: Path, array: np.ndarray) -> None:

@@ -9,7 +9,7 @@ import pytest
 from scipy import ndimage
 
 from harness.data import builtin as B
-from harness.data.foreground import estimate_foreground, fill_masked, fit_object, on_object_fraction
+from harness.core.foreground import estimate_foreground, fill_masked, fit_object, on_object_fraction
 
 SIZE = 128
 

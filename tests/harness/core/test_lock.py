@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness.lock import LOCK_FILE, LockHeld, exclusive, run_lock
+from harness.core.lock import LOCK_FILE, LockHeld, exclusive, run_lock
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from harness.lock import run_lock
+from harness.core.lock import run_lock
 with run_lock(Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(120)
@@ -105,7 +105,7 @@ def test_exclusive_makes_a_second_process_wait_until_the_holder_is_done(tmp_path
     the first has left (and so finds its checkpoint)."""
     lock, log = tmp_path / "fit.lock", tmp_path / "log"
     script = (
-        "import sys, time\nfrom pathlib import Path\nfrom harness.lock import exclusive\n"
+        "import sys, time\nfrom pathlib import Path\nfrom harness.core.lock import exclusive\n"
         "with exclusive(Path(sys.argv[1])):\n"
         "    open(sys.argv[2], 'a').write(f'in {sys.argv[3]}\\n'); print('in', flush=True)\n"
         "    time.sleep(float(sys.argv[4]))\n"

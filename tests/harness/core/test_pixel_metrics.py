@@ -8,7 +8,7 @@ import torch
 from sklearn.metrics import average_precision_score
 
 from harness.core import fakegpu
-from harness.metrics.average_precision import average_precision
+from harness.core.pixel_metrics import average_precision
 
 
 @pytest.mark.parametrize("levels", [None, 7, 2])  # continuous scores, many ties, two values only
