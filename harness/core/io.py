@@ -7,8 +7,9 @@ In the core because plug-ins read the images and masks they are handed (and hash
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -27,12 +28,12 @@ def oriented(img: Image.Image) -> Image.Image:
     return ImageOps.exif_transpose(img) if img.getexif().get(0x0112, 1) != 1 else img
 
 
-def _open(path: Path) -> Image.Image:
-    """The decoded image, turned as its EXIF orientation says (images and masks alike)."""
+@contextmanager
+def decode_errors(path: Path) -> Iterator[None]:
+    """Turn PIL's errors while opening or decoding `path` into one-line `DatasetError`s naming it
+    and the fix (the one wording for the loader and the layout checks)."""
     try:
-        img = Image.open(path)
-        img.load()
-        return oriented(img)
+        yield
     except FileNotFoundError:
         raise DatasetError(f"{path}: file not found; check the dataset root") from None
     except Image.DecompressionBombError as exc:
@@ -40,6 +41,14 @@ def _open(path: Path) -> Image.Image:
                            "PIL.Image.MAX_IMAGE_PIXELS if you trust it") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise DatasetError(f"{path}: unreadable image ({exc.__class__.__name__}); replace or remove the file") from None
+
+
+def _open(path: Path) -> Image.Image:
+    """The decoded image, turned as its EXIF orientation says (images and masks alike)."""
+    with decode_errors(path):
+        img = Image.open(path)
+        img.load()
+        return oriented(img)
 
 
 #: 16/32-bit integer grayscale modes: scaled from their type's range, never clipped

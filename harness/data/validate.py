@@ -12,8 +12,9 @@ from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from harness.core.io import decode_errors
 from harness.data.table import COLUMNS, DatasetError, check_table
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -56,21 +57,13 @@ def list_images(folder: Path) -> list[Path]:
 def image_size(path: Path) -> tuple[int, int]:
     """(width, height) as a viewer shows it (EXIF orientation applied) from the file header; an
     unreadable file is a `DatasetError`."""
-    try:
-        with Image.open(path) as img:
-            w, h = img.size
-            try:
-                turned = img.getexif().get(0x0112, 1) in (5, 6, 7, 8)
-            except (OSError, SyntaxError, ValueError):  # a cut file: the deep check names it (`truncated`)
-                turned = False
-            return (h, w) if turned else (w, h)
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: file not found; check the dataset root") from None
-    except Image.DecompressionBombError as exc:
-        raise DatasetError(f"{path}: image too large to decode safely ({exc}); downscale the file, or raise "
-                           "PIL.Image.MAX_IMAGE_PIXELS if you trust it") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DatasetError(f"{path}: unreadable image ({exc.__class__.__name__}); replace or remove the file") from None
+    with decode_errors(path), Image.open(path) as img:
+        w, h = img.size
+        try:
+            turned = img.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+        except (OSError, SyntaxError, ValueError):  # a cut file: the deep check names it (`truncated`)
+            turned = False
+        return (h, w) if turned else (w, h)
 
 
 def check_files(table: pd.DataFrame) -> None:
