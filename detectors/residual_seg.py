@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from harness.core import DETECTORS, PluginParams, Predictions, TrainSet
+from harness.core import DETECTORS, Predictions, TrainSet
 from detectors.frozen_seg import FrozenEncoderSegmenter, LightDecoder, focal_dice_loss, image_scores
 from detectors.one_class_maps import OneClassKind, channel_subset, cross_fitted_maps, make_map
 from harness.core.device import as_tensor, generator, randint
@@ -69,11 +69,9 @@ class ResidualSegmenter(FrozenEncoderSegmenter):
     #: the contract checks' size (harness.core.checks): seconds on a CPU
     tiny_params: ClassVar[dict[str, Any]] = {"max_steps": 4, "eval_every": 2, "batch_size": 4, "n_features": 16}
 
-    class Params(PluginParams):
-        backbone: str = Field("tf_efficientnet_lite0", description="timm model name (frozen)")
-        layers: list[str] = Field(default_factory=lambda: ["blocks.1", "blocks.2", "blocks.4"])
-        backbone_weights: str | None = Field(None, description="local timm-named state dict; else packaged/downloaded")
-        input_size: int | None = Field(None, ge=32, description="backbone input side; None = the run's image_size")
+    class Params(FrozenEncoderSegmenter.Params):
+        """frozen-seg's params (same backbone, layers, cache, training loop) + the one-class statistics."""
+
         one_class: OneClassKind = Field("gaussian", description="gaussian (PaDiM) or knn (PatchCore) statistics")
         n_features: int | None = Field(100, ge=1, description="random channel subset for the one-class statistics")
         cov_eps: float = Field(0.01, gt=0, description="gaussian: covariance regulariser (PaDiM's 0.01)")
@@ -81,22 +79,10 @@ class ResidualSegmenter(FrozenEncoderSegmenter):
         folds: int = Field(4, ge=2, description="the training normals' own maps come from statistics of the other folds")
         width: int = Field(16, ge=4, description="head channels")
         bias_init: float = Field(-3.0, description="logit offset at step 0 (normals start far below 0.5)")
-        batch_size: int = Field(16, ge=2, description="half normal, half generated when there are generated pairs")
-        max_steps: int = Field(1000, ge=1)
-        lr: float = Field(1e-3, gt=0)
-        weight_decay: float = Field(1e-4, ge=0)
-        focal_gamma: float = Field(2.0, ge=0)
-        dice_weight: float = Field(1.0, ge=0)
         eval_every: int = Field(100, ge=1, description="validation every this many steps (and at step 0)")
-        patience: int = Field(4, ge=0, description="stop after this many evaluations without a better val pixel AP; 0 = never")
-        pool_size: int = Field(9, ge=1, description="image score = max of the pool_size² average-pooled map")
         cache_features: bool = Field(True, description="store backbone features on disk (off: computed per image set)")
 
-    profile_defaults: ClassVar[dict[str, dict[str, Any]]] = {
-        "cpu-quick": {},
-        "gpu-full": {"backbone": "wide_resnet50_2.tv_in1k", "layers": ["layer2", "layer3"],
-                     "input_size": 256, "width": 64, "batch_size": 32, "max_steps": 4000, "pool_size": 21},
-    }
+    # profile_defaults: frozen-seg's (the same backbone and budgets per profile)
 
     def __init__(self, params, context, *, seed: int):
         super().__init__(params, context, seed=seed)
