@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,18 +10,9 @@ import pytest
 from harness.core import DETECTORS, ParamError, RunContext, TrainSet
 from detectors.frozen_seg import FrozenEncoderSegmenter
 from harness.core.io import load_mask
+from harness.core.toydata import make_tiny_set
 from harness.metrics.detection import compute_detection_metrics, pixel_ap
 
-
-def _conftest():
-    # by file: torch-fidelity installs a top-level `tests` package that shadows ours
-    spec = importlib.util.spec_from_file_location("_detectors_conftest", Path(__file__).with_name("conftest.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-make_tiny_set = _conftest().make_tiny_set
 
 TINY = {"max_steps": 5, "eval_every": 5, "batch_size": 4}
 

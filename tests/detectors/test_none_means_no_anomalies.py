@@ -8,7 +8,6 @@ anomaly — may reach a training step. Parametrised over the registry: a new det
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Callable
 
@@ -16,17 +15,7 @@ import pytest
 import torch
 
 from harness.core import DETECTORS, RunContext, TrainSet
-
-
-def _conftest():
-    # by file: torch-fidelity installs a top-level `tests` package that shadows ours
-    spec = importlib.util.spec_from_file_location("_detectors_conftest", Path(__file__).with_name("conftest.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-make_tiny_set = _conftest().make_tiny_set
+from harness.core.toydata import make_tiny_set
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,17 +14,8 @@ from harness.core import DETECTORS, ParamError, RunContext, TrainSet, fakegpu
 from detectors.one_class_maps import GaussianMap, NearestNeighbourMap, channel_subset, cross_fitted_maps
 from detectors.residual_seg import ResidualHead, ResidualSegmenter
 from harness.core.io import load_mask
+from harness.core.toydata import make_tiny_set
 
-
-def _conftest():
-    # by file: torch-fidelity installs a top-level `tests` package that shadows ours
-    spec = importlib.util.spec_from_file_location("_detectors_conftest", Path(__file__).with_name("conftest.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-make_tiny_set = _conftest().make_tiny_set
 
 TINY = {"max_steps": 4, "eval_every": 2, "batch_size": 4, "n_features": 16}
 SIZE = 48
