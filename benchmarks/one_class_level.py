@@ -1,7 +1,7 @@
 """Per category: is a detector's `none` row at the one-class level, and does its best generator lift it above?
 
     python benchmarks/one_class_level.py runs/signal-mvtec-ad/report/cells.json [more cells.json ...] \
-        [--detector residual-seg] [--metric pixel_ap] [--compare frozen-seg]
+        [--detector residual-seg] [--metric pixel_ap] [--compare frozen-seg] [--records runs/signal-mvtec-ad/cells]
 
 Reads the cells a report selected (`<report>/cells.json`, written by `bench report` / `bench run`)
 and prints, for each (dataset, category): the detector's `none` row, the best one-class reference
@@ -9,7 +9,9 @@ and prints, for each (dataset, category): the detector's `none` row, the best on
 one reference per run), the difference paired by seed with a two-sided paired t-test (`≈` where
 p ≥ 0.05: within seed noise), and the detector's best generator row (chosen by test mean here, so
 read it as "the best of the generators run", not as a selection) against the same reference. Also
-each detector's mean seconds per cell, for the cost comparison with `--compare`.
+each detector's mean seconds per cell, for the cost comparison with `--compare`. With `--records`
+(a run's `cells/` folder), also which one-class statistic residual-seg's validation fold kept per
+category (its curve's step 0: `one_class_knn`, and each statistic's validation pixel AP).
 
 Why a script and not a report section: the report pairs every generator with one reference per
 run (`harness/report_gains.py`), which is what a user choosing one detector does; this check asks
@@ -89,6 +91,21 @@ def category_rows(df: pd.DataFrame, detector: str, metric: str) -> list[dict]:
     return out
 
 
+def kept_statistics(records: Path, detector: str) -> pd.DataFrame:
+    """One row per cell record of `detector` whose curve's step 0 says which statistic was kept."""
+    rows = []
+    for path in sorted(records.glob("*.json")):
+        record = json.loads(path.read_text())
+        key, curve = record.get("key", {}), record.get("curve") or []
+        if key.get("detector") != detector or not curve or "one_class_knn" not in curve[0]:
+            continue
+        step0 = curve[0]
+        rows.append({"dataset": key["dataset"], "category": key["category"], "generator": key["generator"],
+                     "seed": key["seed"], "knn": bool(step0["one_class_knn"]),
+                     "val_gaussian": step0.get("val_pixel_ap_gaussian"), "val_knn": step0.get("val_pixel_ap_knn")})
+    return pd.DataFrame(rows)
+
+
 def fmt(ms: tuple[float, float]) -> str:
     return f"{ms[0]:.3f} ± {ms[1]:.3f}"
 
@@ -104,6 +121,7 @@ def main() -> None:
     ap.add_argument("--detector", default="residual-seg")
     ap.add_argument("--metric", default="pixel_ap")
     ap.add_argument("--compare", default="frozen-seg", help="another detector whose seconds per cell to show")
+    ap.add_argument("--records", type=Path, help="a run's cells/ folder: which one-class statistic was kept")
     args = ap.parse_args()
     df = load_cells(args.cells)
     rows = category_rows(df, args.detector, args.metric)
@@ -124,6 +142,18 @@ def main() -> None:
               f"| {fmt_pair(r['best_vs_none']) if 'best_vs_none' in r else '–'} |")
     print(f"none not below the one-class reference (≈ or >): {at_level}/{len(rows)}; "
           f"best generator's mean above it: {above}/{len(rows)}")
+    if args.records:
+        kept = kept_statistics(args.records, args.detector)
+        if kept.empty:
+            print(f"no {args.detector} record in {args.records} says which one-class statistic it kept")
+        else:
+            # the choice is made before any generated pair is seen: one per (category, seed)
+            per_seed = kept.drop_duplicates(["dataset", "category", "seed"])
+            print("one-class statistic kept on the validation fold (step 0), per seed:")
+            for (dataset, category), part in per_seed.groupby(["dataset", "category"], sort=True):
+                seeds = ", ".join(f"s{int(r.seed)} {'knn' if r.knn else 'gaussian'} ({r.val_gaussian:.3f} / {r.val_knn:.3f})"
+                                  for r in part.sort_values("seed").itertuples())
+                print(f"  {dataset} / {category}: {seeds}   (val P-AP gaussian / knn)")
     secs = df.groupby(["detector", df["generator"] == ONE_CLASS])["seconds"].agg(["mean", "count"])
     for det in [args.detector, args.compare, *sorted(set(df["detector"]) - {args.detector, args.compare})]:
         if det in secs.index.get_level_values(0):

@@ -4,7 +4,9 @@ Why: `frozen-seg` starts from nothing — with `none` (no anomaly to learn from)
 reports nothing, far below PaDiM / PatchCore trained on the very same normals, so every
 generator "helps" by a margin that says more about the decoder than about the generator. Here
 the one-class statistics of the normals (`detectors.one_class_maps`: a Gaussian per feature
-position as PaDiM, or a nearest-neighbour patch bank as PatchCore) are computed on the same
+position as PaDiM, or a nearest-neighbour patch bank as PatchCore; by default both are fitted and
+the one whose map scores the higher pixel AP on the validation fold is kept — PaDiM is the better
+one-class detector on some categories, PatchCore on others) are computed on the same
 cached frozen features `frozen-seg` uses, standardised on the normals (z-score over every
 position of their cross-fitted maps), and a head trained on normals + generated pairs adds
 a residual:
@@ -22,7 +24,8 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -33,12 +36,33 @@ from torch import nn
 
 from harness.core import DETECTORS, Predictions, TrainSet
 from detectors.frozen_seg import FrozenEncoderSegmenter, LightDecoder, focal_dice_loss, image_scores
-from detectors.one_class_maps import OneClassKind, channel_subset, cross_fitted_maps, make_map
+from detectors.one_class_maps import OneClassKind, OneClassMap, channel_subset, cross_fitted_maps, make_map
 from harness.core.device import as_tensor, generator, randint
 from harness.core.io import load_mask
 from harness.core.pixel_metrics import average_precision
 
 log = logging.getLogger(__name__)
+
+OneClassChoice = Literal["auto", "gaussian", "knn"]
+
+
+@dataclass
+class OneClassModel:
+    """One fitted statistic on a channel subset, and the standardisation of its map on the normals."""
+
+    kind: OneClassKind
+    channels: torch.Tensor
+    stats: OneClassMap
+    mu: float = 0.0
+    sd: float = 1.0
+
+    def raw(self, feats: torch.Tensor) -> torch.Tensor:
+        """(N, 1, h, w) un-standardised map (the same ranking as `z`)."""
+        return self.stats.score(feats[:, self.channels])[:, None]
+
+    def z(self, feats: torch.Tensor) -> torch.Tensor:
+        """(N, 1, h, w) map standardised by the normals' own (cross-fitted) maps."""
+        return (self.raw(feats) - self.mu) / self.sd
 
 
 class ResidualHead(nn.Module):
@@ -72,7 +96,9 @@ class ResidualSegmenter(FrozenEncoderSegmenter):
     class Params(FrozenEncoderSegmenter.Params):
         """frozen-seg's params (same backbone, layers, cache, training loop) + the one-class statistics."""
 
-        one_class: OneClassKind = Field("gaussian", description="gaussian (PaDiM) or knn (PatchCore) statistics")
+        one_class: OneClassChoice = Field(
+            "auto", description="gaussian (PaDiM), knn (PatchCore), or auto: both fitted, the better step 0 on the "
+                                "validation fold kept (gaussian when there is no validation fold)")
         n_features: int | None = Field(100, ge=1, description="random channel subset for the one-class statistics")
         cov_eps: float = Field(0.01, gt=0, description="gaussian: covariance regulariser (PaDiM's 0.01)")
         bank_fraction: float = Field(0.1, gt=0, le=1, description="knn: random share of normal patches in the bank")
@@ -87,27 +113,59 @@ class ResidualSegmenter(FrozenEncoderSegmenter):
     def __init__(self, params, context, *, seed: int):
         super().__init__(params, context, seed=seed)
         self._head: ResidualHead | None = None
-        self._one_class = None
-        self._channels: torch.Tensor | None = None
-        self._z: tuple[float, float] = (0.0, 1.0)
+        self._one_class: OneClassModel | None = None
+        #: the validation fold's step-0 pixel AP of each candidate statistic (what `auto` chose on)
+        self.one_class_scores: dict[str, float] = {}
 
     # -- the one-class part --------------------------------------------------------------
     def _z_map(self, feats: torch.Tensor) -> torch.Tensor:
         """Standardised one-class map (N, 1, h, w) of standardised features, from the full-normal statistics."""
-        mu, sd = self._z
-        return ((self._one_class.score(feats[:, self._channels]) - mu) / sd)[:, None]
+        return self._one_class.z(feats)
 
-    def _fit_one_class(self, nf: torch.Tensor) -> torch.Tensor:
+    def _candidate(self, kind: OneClassKind, nf: torch.Tensor, channels: torch.Tensor) -> OneClassModel:
+        p = self.params
+        stats = make_map(kind, eps=p.cov_eps, bank_fraction=p.bank_fraction, seed=self.seed).fit(nf[:, channels])
+        return OneClassModel(kind, channels, stats)
+
+    def _choose_one_class(self, nf: torch.Tensor, val) -> OneClassModel:
+        """The statistic the head starts from: the one asked for, or under `auto` the one whose map
+        (step 0) has the higher pixel AP on the validation fold — never the test split; ties and
+        runs without a validation fold keep `gaussian` (PaDiM's, the cheaper)."""
+        p = self.params
+        channels = channel_subset(nf.shape[1], p.n_features, self.seed, self.device)
+        if p.one_class != "auto":
+            return self._candidate(p.one_class, nf, channels)
+        if val is None:
+            log.info("residual-seg: no validation fold to choose the one-class statistic on; using gaussian")
+            return self._candidate("gaussian", nf, channels)
+        best: OneClassModel | None = None
+        for kind in ("gaussian", "knn"):
+            model = self._candidate(kind, nf, channels)
+            # the ranking of pixels is that of step 0 (an affine map of this one), so is its AP
+            ap = self._map_ap(model.raw(val[0]), val[1])
+            self.one_class_scores[kind] = ap
+            if best is None or ap > self.one_class_scores[best.kind]:
+                best = model
+        log.info("residual-seg: one-class statistic %s (validation P-AP %s)", best.kind,
+                 ", ".join(f"{k} {v:.3f}" for k, v in self.one_class_scores.items()))
+        return best
+
+    def _fit_one_class(self, nf: torch.Tensor, val) -> torch.Tensor:
         """Fits the statistics on every normal; returns the normals' own z-maps (cross-fitted)."""
         p = self.params
-        self._channels = channel_subset(nf.shape[1], p.n_features, self.seed, self.device)
-        sub = nf[:, self._channels]
-        own = cross_fitted_maps(sub, p.one_class, folds=p.folds, eps=p.cov_eps, bank_fraction=p.bank_fraction,
-                                seed=self.seed)
+        model = self._choose_one_class(nf, val)
+        own = cross_fitted_maps(nf[:, model.channels], model.kind, folds=p.folds, eps=p.cov_eps,
+                                bank_fraction=p.bank_fraction, seed=self.seed)
         mu, sd = own.mean(), own.std().clamp_min(1e-6)
-        self._z = (float(mu), float(sd))  # two host reads per fit
-        self._one_class = make_map(p.one_class, eps=p.cov_eps, bank_fraction=p.bank_fraction, seed=self.seed).fit(sub)
+        model.mu, model.sd = float(mu), float(sd)  # two host reads per fit
+        self._one_class = model
         return ((own - mu) / sd)[:, None]
+
+    def _map_ap(self, maps: torch.Tensor, masks: torch.Tensor) -> float:
+        """Pixel AP of (N, 1, h, w) maps upsampled to the image size, as step 0 is scored."""
+        size = self.context.image_size
+        up = F.interpolate(maps, size=(size, size), mode="bilinear", align_corners=False)[:, 0]
+        return average_precision(up, masks)
 
     # -- training ---------------------------------------------------------------------
     def fit(self, train: TrainSet) -> None:
@@ -118,7 +176,9 @@ class ResidualSegmenter(FrozenEncoderSegmenter):
         nf = self.features(normal_paths)
         self._stats = (nf.mean(dim=(0, 2, 3), keepdim=True), nf.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6))
         nf = self._standardise(nf)
-        nz = self._fit_one_class(nf)
+        val = self._validation_set(train)
+        self.one_class_scores = {}
+        nz = self._fit_one_class(nf, val)
         nmask = torch.zeros(len(normal_paths), 1, size, size, device=dev)
         if train.anomalous:
             gf = self._standardise(self.features([img for img, _ in train.anomalous]))
@@ -127,7 +187,6 @@ class ResidualSegmenter(FrozenEncoderSegmenter):
         else:
             log.info("residual-seg: no generated anomalies; the head trains on normals only (no anomalous pixel)")
             gf = gz = gmask = None
-        val = self._validation_set(train)
         if val is not None:
             val = (val[0], self._z_map(val[0]), val[1])
 
@@ -142,7 +201,8 @@ class ResidualSegmenter(FrozenEncoderSegmenter):
         if val is not None:  # step 0: the one-class map alone, a candidate like any other step
             best_ap = self._val_ap(head, val)
             best_state = copy.deepcopy(head.state_dict())
-            self.training_curve.append({"step": 0, "val_pixel_ap": best_ap})
+            self.training_curve.append({"step": 0, "val_pixel_ap": best_ap, "one_class_knn": float(self._one_class.kind == "knn"),
+                                        **{f"val_pixel_ap_{k}": v for k, v in self.one_class_scores.items()}})
         pixels = torch.zeros((), dtype=torch.long, device=dev)
         running: list[torch.Tensor] = []
         from tqdm.auto import tqdm

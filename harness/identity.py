@@ -2,7 +2,8 @@
 
 A cell's key already hashes the spec's settings and the data. Two things were missing and let
 an old cell pass for a current one: the params a plug-in actually runs with (its profile
-defaults filled in) and the plug-in's code. `plugin_identity` adds both. The driver writes the
+defaults filled in) and the plug-in's code (its file and the files of its package it uses:
+`code_files`). `plugin_identity` adds both. The driver writes the
 spec's resolved grid (`grid.json`: every cell slug with the parts of its identity) before a run;
 a report selects exactly those cells, so cells of an older configuration left in the folder are
 *superseded*: kept on disk, never averaged with the current ones, shown only by ``--all``.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
@@ -26,16 +28,48 @@ if TYPE_CHECKING:
 GRID_FILE = "grid.json"
 
 
+def code_files(cls: type) -> list[Path]:
+    """The source files whose code decides `cls`'s numbers: the file that defines it, its base
+    classes' files, and every module of the same top-level package whose names those import at
+    module level, transitively (an import inside a function is not seen).
+
+    Why more than the one file: residual-seg's statistics live in `detectors/one_class_maps.py`
+    and its training in its base class's file, DH-Diff's loop in `generators/diffusion/`; a
+    change there changes the numbers as much as one in the plug-in's own file, and must
+    supersede its cells too. Other packages (the harness core, third-party libraries) are not
+    followed: they are the environment a run records, not the plug-in.
+    """
+    top = cls.__module__.split(".")[0]
+    queue = [k.__module__ for k in cls.__mro__ if k.__module__.split(".")[0] == top]
+    seen: set[str] = set()
+    files: set[Path] = set()
+    while queue:
+        name = queue.pop()
+        module = sys.modules.get(name)
+        if name in seen or module is None:
+            continue
+        seen.add(name)
+        source = getattr(module, "__file__", None)
+        if source and Path(source).is_file():
+            files.add(Path(source))
+        for value in vars(module).values():
+            used = value.__name__ if inspect.ismodule(value) else getattr(value, "__module__", None)
+            if isinstance(used, str) and used.split(".")[0] == top and used not in seen:
+                queue.append(used)
+    return sorted(files)
+
+
 @lru_cache(maxsize=None)
 def code_hash(cls: type) -> str:
-    """sha256 (12 hex) of the source file that defines `cls` ("" where it has none, e.g. a REPL class)."""
-    try:
-        source = inspect.getsourcefile(cls)
-    except TypeError:
-        source = None
-    if not source or not Path(source).is_file():
+    """sha256 (12 hex) of the source files that decide `cls`'s numbers (`code_files`; "" where
+    there are none, e.g. a REPL class)."""
+    files = code_files(cls)
+    if not files:
         return ""
-    return hashlib.sha256(Path(source).read_bytes()).hexdigest()[:12]
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def plugin_identity(registry: Any, spec: "PluginSpec", profile: str) -> dict[str, Any]:

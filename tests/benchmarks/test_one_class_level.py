@@ -49,3 +49,20 @@ def test_a_none_row_clearly_below_the_reference_is_called_below():
     mean, wins, n, p = row["none_vs_ref"]
     assert one_class_level.verdict(mean, p) == "<" and wins == 0
     assert "best_gen" not in row
+
+
+def test_kept_statistics_are_read_from_each_cells_step_zero(tmp_path):
+    import json
+
+    def record(name, detector, seed, step0):
+        key = {"dataset": "builtin", "category": "tiles", "generator": "none", "detector": detector, "seed": seed}
+        (tmp_path / f"{name}.json").write_text(json.dumps({"key": key, "curve": [step0, {"step": 100}]}))
+
+    record("a", "residual-seg", 0, {"step": 0, "one_class_knn": 1.0, "val_pixel_ap_gaussian": 0.2,
+                                     "val_pixel_ap_knn": 0.3})
+    record("b", "residual-seg", 1, {"step": 0, "one_class_knn": 0.0, "val_pixel_ap_gaussian": 0.4,
+                                     "val_pixel_ap_knn": 0.1})
+    record("c", "frozen-seg", 0, {"step": 0, "val_pixel_ap": 0.1})  # another detector: not read
+    kept = one_class_level.kept_statistics(tmp_path, "residual-seg")
+    assert kept.sort_values("seed")["knn"].tolist() == [True, False]
+    assert kept["val_knn"].tolist() == [0.3, 0.1]

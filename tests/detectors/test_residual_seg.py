@@ -41,7 +41,7 @@ def _with_validation(tmp_path, train: TrainSet) -> TrainSet:
 def test_registered_and_params():
     assert DETECTORS.get("residual-seg") is ResidualSegmenter
     assert ResidualSegmenter.uses_anomalies is True
-    assert ResidualSegmenter.resolve_params(None, "cpu-quick").one_class == "gaussian"
+    assert ResidualSegmenter.resolve_params(None, "cpu-quick").one_class == "auto"
     with pytest.raises(ParamError, match="residual-seg.*one_class"):
         ResidualSegmenter.resolve_params({"one_class": "svm"}, "cpu-quick")
 
@@ -78,6 +78,8 @@ def test_nearest_neighbour_distance_is_the_brute_force_one():
     q = NearestNeighbourMap.patches(query).permute(0, 2, 3, 1).reshape(-1, 4)
     expected = torch.cdist(q, bank).amin(1).reshape(2, 5, 5)
     torch.testing.assert_close(knn.score(query), expected, atol=1e-4, rtol=1e-4)
+    # the patches are PatchCore's: anomalib's PatchcoreModel.feature_pooler is AvgPool2d(3, 1, 1)
+    torch.testing.assert_close(NearestNeighbourMap.patches(query), torch.nn.AvgPool2d(3, 1, 1)(query))
     assert channel_subset(10, 4, 0, torch.device("cpu")).tolist() == channel_subset(10, 4, 0, torch.device("cpu")).tolist()
 
 
@@ -86,7 +88,7 @@ def test_step_zero_is_the_one_class_map_scored_on_the_validation_fold(tiny_set, 
     scikit-learn from PaDiM-style statistics on the same features), so early stopping can keep it."""
     train, _ = tiny_set
     train = _with_validation(tmp_path, train)
-    det = ResidualSegmenter(TINY, _ctx(tmp_path), seed=0)
+    det = ResidualSegmenter({**TINY, "one_class": "gaussian"}, _ctx(tmp_path), seed=0)
     det.fit(train)
     curve = det.training_curve
     assert curve[0]["step"] == 0 and [p["step"] for p in curve[1:]] == [2, 4]
@@ -112,7 +114,7 @@ def test_a_kept_step_zero_predicts_the_one_class_map(tiny_set, tmp_path, monkeyp
     train = _with_validation(tmp_path, train)
     scores = iter([0.5, 0.4, 0.3])  # step 0, 2, 4: training only made it worse
     monkeypatch.setattr("detectors.residual_seg.average_precision", lambda *_: next(scores))
-    det = ResidualSegmenter(TINY, _ctx(tmp_path), seed=0)
+    det = ResidualSegmenter({**TINY, "one_class": "gaussian"}, _ctx(tmp_path), seed=0)
     det.fit(train)
     assert det.selected_step == 0
     preds = det.predict(test)
@@ -120,6 +122,58 @@ def test_a_kept_step_zero_predicts_the_one_class_map(tiny_set, tmp_path, monkeyp
     z = det._z_map(feats)
     one_class = F.interpolate(z, size=(SIZE, SIZE), mode="bilinear", align_corners=False)[:, 0]
     np.testing.assert_allclose(preds.anomaly_maps, one_class.numpy() - 3.0, atol=1e-5)
+
+
+def _validation_ap(det: ResidualSegmenter, train: TrainSet, stats) -> float:
+    """scikit-learn's pixel AP of a one-class statistic fitted outside the detector on its features."""
+    nf = det.features(list(train.normal))
+    mean, std = nf.mean(dim=(0, 2, 3), keepdim=True), nf.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
+    channels = channel_subset(nf.shape[1], 16, 0, torch.device("cpu"))
+    stats.fit(((nf - mean) / std)[:, channels])
+    vf = det.features(list(train.validation["image_path"]))
+    maps = stats.score(((vf - mean) / std)[:, channels])
+    maps = F.interpolate(maps[:, None], size=(SIZE, SIZE), mode="bilinear", align_corners=False)[:, 0]
+    masks = np.stack([load_mask(list(r.mask_paths), SIZE) for r in train.validation.itertuples()])
+    return average_precision_score(masks.reshape(-1), maps.numpy().reshape(-1))
+
+
+def test_auto_keeps_the_statistic_whose_map_scores_better_on_the_validation_fold(tiny_set, tmp_path):
+    """`auto` (the default) scores PaDiM's and PatchCore's statistic on the validation fold, keeps
+    the better, and says so in the curve's step 0."""
+    train, _ = tiny_set
+    train = _with_validation(tmp_path, train)
+    det = ResidualSegmenter(TINY, _ctx(tmp_path), seed=0)
+    det.fit(train)
+    expected = {"gaussian": _validation_ap(det, train, GaussianMap(0.01)),
+                "knn": _validation_ap(det, train, NearestNeighbourMap(bank_fraction=0.1, seed=0))}
+    assert det.one_class_scores == pytest.approx(expected, abs=2e-3)
+    chosen = max(expected, key=expected.get)
+    assert det._one_class.kind == chosen
+    step0 = det.training_curve[0]
+    assert step0["one_class_knn"] == float(chosen == "knn")
+    assert step0["val_pixel_ap"] == pytest.approx(expected[chosen], abs=2e-3)
+    assert step0["val_pixel_ap_gaussian"] == det.one_class_scores["gaussian"]
+
+
+def test_auto_predicts_the_chosen_statistic_and_falls_back_to_gaussian_without_validation(tiny_set, tmp_path,
+                                                                                        monkeypatch):
+    train, test = tiny_set
+    scores = iter([0.1, 0.2, 0.5, 0.4, 0.3])  # gaussian, knn, then steps 0, 2, 4 (training made it worse)
+    monkeypatch.setattr("detectors.residual_seg.average_precision", lambda *_: next(scores))
+    det = ResidualSegmenter(TINY, _ctx(tmp_path), seed=0)
+    det.fit(_with_validation(tmp_path, train))
+    assert det._one_class.kind == "knn" and det.selected_step == 0
+    feats = det._standardise(det.features(list(test["image_path"])))
+    knn = NearestNeighbourMap(bank_fraction=0.1, seed=0).fit(
+        det._standardise(det.features(list(train.normal)))[:, det._one_class.channels])
+    raw = knn.score(feats[:, det._one_class.channels])[:, None]
+    z = (raw - det._one_class.mu) / det._one_class.sd
+    one_class = F.interpolate(z, size=(SIZE, SIZE), mode="bilinear", align_corners=False)[:, 0]
+    np.testing.assert_allclose(det.predict(test).anomaly_maps, one_class.numpy() - 3.0, atol=1e-4)
+
+    alone = ResidualSegmenter(TINY, _ctx(tmp_path, name="alone"), seed=0)
+    alone.fit(train)  # no validation fold: nothing to choose on
+    assert alone._one_class.kind == "gaussian" and alone.one_class_scores == {}
 
 
 def test_generated_pairs_reach_the_head_and_same_seed_same_numbers(tiny_set, tmp_path):

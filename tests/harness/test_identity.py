@@ -35,13 +35,40 @@ def test_superseded_summary_says_what_changed():
     assert "not in this spec's grid" in superseded_summary([gone], grid, previous)[0]
 
 
-def test_code_hash_is_the_hash_of_the_plugins_source_file():
-    import hashlib
-    import inspect
-    from pathlib import Path
+def _package(root, helper: str) -> None:
+    pkg = root / "pluginpkg"
+    pkg.mkdir(exist_ok=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "base.py").write_text("class Base:\n    pass\n")
+    (pkg / "helper.py").write_text(helper)
+    (pkg / "unused.py").write_text("X = 1\n")
+    (pkg / "plugin.py").write_text("from pluginpkg.base import Base\nfrom pluginpkg.helper import score\n\n"
+                                   "class Plugin(Base):\n    pass\n")
 
-    from harness.identity import plugin_identity
 
-    expected = hashlib.sha256(Path(inspect.getsourcefile(CellKey)).read_bytes()).hexdigest()[:12]
-    assert code_hash(CellKey) == code_hash(CellRecord) == expected  # one file, one hash
-    assert code_hash(CellKey) != code_hash(plugin_identity.__class__)  # another file (builtins: "")
+def _fresh_plugin_class(monkeypatch, root):
+    import importlib
+    import sys
+
+    for name in [m for m in sys.modules if m.split(".")[0] == "pluginpkg"]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.syspath_prepend(str(root))
+    code_hash.cache_clear()
+    return importlib.import_module("pluginpkg.plugin").Plugin
+
+
+def test_code_hash_covers_the_plugins_file_its_bases_and_the_helpers_it_imports(tmp_path, monkeypatch):
+    """A change in a helper module of the plug-in's package (residual-seg's one_class_maps.py)
+    changes the numbers as much as one in its own file: it must change the hash, and so
+    supersede the plug-in's cells. A module it does not use does not."""
+    from harness.identity import code_files
+
+    _package(tmp_path, "def score(x):\n    return x\n")
+    plugin = _fresh_plugin_class(monkeypatch, tmp_path)
+    assert [p.name for p in code_files(plugin)] == ["base.py", "helper.py", "plugin.py"]
+    before = code_hash(plugin)
+    (tmp_path / "pluginpkg" / "unused.py").write_text("X = 2\n")
+    assert code_hash(_fresh_plugin_class(monkeypatch, tmp_path)) == before
+    (tmp_path / "pluginpkg" / "helper.py").write_text("def score(x):\n    return 2 * x\n")
+    assert code_hash(_fresh_plugin_class(monkeypatch, tmp_path)) != before
+    assert code_hash(int) == ""  # no source file
