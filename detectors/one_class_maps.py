@@ -83,7 +83,8 @@ class NearestNeighbourMap:
     def patches(feats: torch.Tensor) -> torch.Tensor:
         """PatchCore's local aggregation: `nn.AvgPool2d(3, 1, 1)` as anomalib's, zero padding
         counted (border patches shrink toward 0). Counting only the real neighbours scored lower
-        on the validation folds of all six acceptance sets (docs/detectors.md)."""
+        on the validation folds of five of the six acceptance sets, equal on the sixth
+        (docs/detectors.md)."""
         return F.avg_pool2d(feats, 3, stride=1, padding=1, count_include_pad=True)
 
     def fit(self, normals: torch.Tensor) -> "NearestNeighbourMap":
