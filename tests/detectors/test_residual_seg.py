@@ -93,15 +93,7 @@ def test_step_zero_is_the_one_class_map_scored_on_the_validation_fold(tiny_set, 
     curve = det.training_curve
     assert curve[0]["step"] == 0 and [p["step"] for p in curve[1:]] == [2, 4]
     # the same one-class statistics, recomputed outside the detector
-    nf = det.features(list(train.normal))
-    mean, std = nf.mean(dim=(0, 2, 3), keepdim=True), nf.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
-    channels = channel_subset(nf.shape[1], 16, 0, torch.device("cpu"))
-    stats = GaussianMap(0.01).fit(((nf - mean) / std)[:, channels])
-    vf = det.features(list(train.validation["image_path"]))
-    maps = stats.score(((vf - mean) / std)[:, channels])
-    maps = F.interpolate(maps[:, None], size=(SIZE, SIZE), mode="bilinear", align_corners=False)[:, 0]
-    masks = np.stack([load_mask(list(r.mask_paths), SIZE) for r in train.validation.itertuples()])
-    expected = average_precision_score(masks.reshape(-1), maps.numpy().reshape(-1))
+    expected = _validation_ap(det, train, GaussianMap(0.01))
     assert curve[0]["val_pixel_ap"] == pytest.approx(expected, abs=2e-3)
     best = max(curve, key=lambda p: p["val_pixel_ap"])
     assert det.selected_step == best["step"]
