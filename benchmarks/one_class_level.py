@@ -11,7 +11,7 @@ p ≥ 0.05: within seed noise), and the detector's best generator row (chosen by
 read it as "the best of the generators run", not as a selection) against the same reference. Also
 each detector's mean seconds per cell, for the cost comparison with `--compare`. With `--records`
 (a run's `cells/` folder), also which one-class statistic residual-seg's validation fold kept per
-category (its curve's step 0: `one_class_knn`, and each statistic's validation pixel AP).
+category (only the records of the run's current `grid.json`) (its curve's step 0: `one_class_knn`, and each statistic's validation pixel AP).
 
 Why a script and not a report section: the report pairs every generator with one reference per
 run (`harness/report_gains.py`), which is what a user choosing one detector does; this check asks
@@ -32,6 +32,7 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.cells import ONE_CLASS  # noqa: E402 - the generator column of one-class cells
+from harness.identity import GRID_FILE  # noqa: E402 - the run's current cells
 
 
 def load_cells(paths: list[Path]) -> pd.DataFrame:
@@ -91,10 +92,23 @@ def category_rows(df: pd.DataFrame, detector: str, metric: str) -> list[dict]:
     return out
 
 
+def current_records(records: Path) -> list[Path]:
+    """The cell records of the run's current grid: a `cells/` folder keeps the records of
+    superseded configurations too (an older code hash), and those must not be read as this run's.
+    Without the run's `grid.json` beside the folder, every record (said on stderr)."""
+    paths = sorted(records.glob("*.json"))
+    grid = records.parent / GRID_FILE
+    if not grid.is_file():
+        print(f"note: no {grid}; reading every record in {records}, superseded ones included", file=sys.stderr)
+        return paths
+    current = set(json.loads(grid.read_text())["cells"])
+    return [p for p in paths if p.stem in current]
+
+
 def kept_statistics(records: Path, detector: str) -> pd.DataFrame:
-    """One row per cell record of `detector` whose curve's step 0 says which statistic was kept."""
+    """One row per current cell record of `detector` whose curve's step 0 says which statistic was kept."""
     rows = []
-    for path in sorted(records.glob("*.json")):
+    for path in current_records(records):
         record = json.loads(path.read_text())
         key, curve = record.get("key", {}), record.get("curve") or []
         if key.get("detector") != detector or not curve or "one_class_knn" not in curve[0]:

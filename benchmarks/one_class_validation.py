@@ -10,9 +10,12 @@ never loaded), the one-class maps residual-seg can start from, on its own cached
 
 - `gaussian`: PaDiM's statistic on the seeded 100-channel subset (residual-seg's default one);
 - `knn`: PatchCore's nearest-neighbour statistic as residual-seg computes it (3×3 patches with
-  zero padding counted, as anomalib's `AvgPool2d(3, 1, 1)`);
-- `knn-nopad`: the same with only real neighbours averaged at the border (the version before
-  2026-12-07);
+  zero padding counted, as anomalib's `AvgPool2d(3, 1, 1)`, distances in the backbone's own
+  units on the same channel subset);
+- `knn-standardised`: the same on the per-channel standardised features (the version before
+  the second change of 2026-12-07);
+- `knn-nopad`: `knn` with only real neighbours averaged at the border (the version before the
+  first change of 2026-12-07);
 - `knn-all`: `knn` on all channels instead of the subset;
 - with `--references`, anomalib's PatchCore and PaDiM themselves fitted on the same normals
   (slower: two fits per seed).
@@ -72,11 +75,13 @@ def statistic_aps(train: TrainSet, spec, category: str, seed: int, work: Path) -
         return average_precision(up, masks)
 
     ch = channel_subset(normals.shape[1], p.n_features, seed, normals.device)
+    raw_val = det.features(list(train.validation["image_path"]))  # the backbone's own units
     return {
         "gaussian": ap(GaussianMap(p.cov_eps).fit(normals[:, ch]).score(val[:, ch])),
-        "knn": ap(NearestNeighbourMap(p.bank_fraction, seed).fit(normals[:, ch]).score(val[:, ch])),
-        "knn-nopad": ap(NoPad(p.bank_fraction, seed).fit(normals[:, ch]).score(val[:, ch])),
-        "knn-all": ap(NearestNeighbourMap(p.bank_fraction, seed).fit(normals).score(val)),
+        "knn": ap(NearestNeighbourMap(p.bank_fraction, seed).fit(raw[:, ch]).score(raw_val[:, ch])),
+        "knn-standardised": ap(NearestNeighbourMap(p.bank_fraction, seed).fit(normals[:, ch]).score(val[:, ch])),
+        "knn-nopad": ap(NoPad(p.bank_fraction, seed).fit(raw[:, ch]).score(raw_val[:, ch])),
+        "knn-all": ap(NearestNeighbourMap(p.bank_fraction, seed).fit(raw).score(raw_val)),
     }
 
 

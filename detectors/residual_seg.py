@@ -7,7 +7,8 @@ the one-class statistics of the normals (`detectors.one_class_maps`: a Gaussian 
 position as PaDiM, or a nearest-neighbour patch bank as PatchCore; by default both are fitted and
 the one whose map scores the higher pixel AP on the validation fold is kept — PaDiM is the better
 one-class detector on some categories, PatchCore on others) are computed on the same
-cached frozen features `frozen-seg` uses, standardised on the normals (z-score over every
+cached frozen features `frozen-seg` uses (the nearest neighbour in the backbone's own units, as
+PatchCore measures it), the maps standardised on the normals (z-score over every
 position of their cross-fitted maps), and a head trained on normals + generated pairs adds
 a residual:
 
@@ -52,13 +53,24 @@ class OneClassModel:
 
     kind: OneClassKind
     channels: torch.Tensor
-    stats: OneClassMap
+    stats: OneClassMap | None = None
+    #: per-channel (mean, std) of the normals to undo the features' standardisation, or None to keep it
+    units: tuple[torch.Tensor, torch.Tensor] | None = None
     mu: float = 0.0
     sd: float = 1.0
 
+    def inputs(self, feats: torch.Tensor) -> torch.Tensor:
+        """What the statistic sees of standardised features (N, C, h, w): the channel subset, back in
+        the backbone's own units where `units` says so."""
+        x = feats[:, self.channels]
+        if self.units is not None:
+            mean, std = self.units
+            x = x * std[:, self.channels] + mean[:, self.channels]
+        return x
+
     def raw(self, feats: torch.Tensor) -> torch.Tensor:
         """(N, 1, h, w) un-standardised map (the same ranking as `z`)."""
-        return self.stats.score(feats[:, self.channels])[:, None]
+        return self.stats.score(self.inputs(feats))[:, None]
 
     def z(self, feats: torch.Tensor) -> torch.Tensor:
         """(N, 1, h, w) map standardised by the normals' own (cross-fitted) maps."""
@@ -123,9 +135,15 @@ class ResidualSegmenter(FrozenEncoderSegmenter):
         return self._one_class.z(feats)
 
     def _candidate(self, kind: OneClassKind, nf: torch.Tensor, channels: torch.Tensor) -> OneClassModel:
+        """One statistic fitted on the standardised normals `nf`. The nearest neighbour measures
+        distances in the backbone's own units, as PatchCore does (per-channel standardisation
+        inflates the low-variance channels; raw units scored the higher validation P-AP on five of
+        the six acceptance sets, docs/detectors.md); the Gaussian's Mahalanobis distance is the same
+        either way up to its regulariser, and keeps the standardised features it was chosen on."""
         p = self.params
-        stats = make_map(kind, eps=p.cov_eps, bank_fraction=p.bank_fraction, seed=self.seed).fit(nf[:, channels])
-        return OneClassModel(kind, channels, stats)
+        model = OneClassModel(kind, channels, units=self._stats if kind == "knn" else None)
+        model.stats = make_map(kind, eps=p.cov_eps, bank_fraction=p.bank_fraction, seed=self.seed).fit(model.inputs(nf))
+        return model
 
     def _choose_one_class(self, nf: torch.Tensor, val) -> OneClassModel:
         """The statistic the head starts from: the one asked for, or under `auto` the one whose map
@@ -154,7 +172,7 @@ class ResidualSegmenter(FrozenEncoderSegmenter):
         """Fits the statistics on every normal; returns the normals' own z-maps (cross-fitted)."""
         p = self.params
         model = self._choose_one_class(nf, val)
-        own = cross_fitted_maps(nf[:, model.channels], model.kind, folds=p.folds, eps=p.cov_eps,
+        own = cross_fitted_maps(model.inputs(nf), model.kind, folds=p.folds, eps=p.cov_eps,
                                 bank_fraction=p.bank_fraction, seed=self.seed)
         mu, sd = own.mean(), own.std().clamp_min(1e-6)
         model.mu, model.sd = float(mu), float(sd)  # two host reads per fit

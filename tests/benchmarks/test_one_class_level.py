@@ -66,3 +66,18 @@ def test_kept_statistics_are_read_from_each_cells_step_zero(tmp_path):
     kept = one_class_level.kept_statistics(tmp_path, "residual-seg")
     assert kept.sort_values("seed")["knn"].tolist() == [True, False]
     assert kept["val_knn"].tolist() == [0.3, 0.1]
+
+
+def test_kept_statistics_skip_records_of_a_superseded_configuration(tmp_path):
+    """A run folder keeps the records of an older code hash; only the current grid's are read."""
+    import json
+
+    cells = tmp_path / "cells"
+    cells.mkdir()
+    key = {"dataset": "builtin", "category": "tiles", "generator": "none", "detector": "residual-seg", "seed": 0}
+    for name, knn in (("now", 1.0), ("stale", 0.0)):
+        step0 = {"step": 0, "one_class_knn": knn, "val_pixel_ap_gaussian": 0.2, "val_pixel_ap_knn": 0.3}
+        (cells / f"{name}.json").write_text(json.dumps({"key": key, "curve": [step0]}))
+    (tmp_path / "grid.json").write_text(json.dumps({"cells": {"now": {}}}))
+    kept = one_class_level.kept_statistics(cells, "residual-seg")
+    assert kept["knn"].tolist() == [True]

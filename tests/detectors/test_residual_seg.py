@@ -116,10 +116,13 @@ def test_a_kept_step_zero_predicts_the_one_class_map(tiny_set, tmp_path, monkeyp
     np.testing.assert_allclose(preds.anomaly_maps, one_class.numpy() - 3.0, atol=1e-5)
 
 
-def _validation_ap(det: ResidualSegmenter, train: TrainSet, stats) -> float:
-    """scikit-learn's pixel AP of a one-class statistic fitted outside the detector on its features."""
+def _validation_ap(det: ResidualSegmenter, train: TrainSet, stats, standardised: bool = True) -> float:
+    """scikit-learn's pixel AP of a one-class statistic fitted outside the detector on its features
+    (standardised per channel on the normals, or the backbone's own units as PatchCore's)."""
     nf = det.features(list(train.normal))
     mean, std = nf.mean(dim=(0, 2, 3), keepdim=True), nf.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
+    if not standardised:
+        mean, std = torch.zeros_like(mean), torch.ones_like(std)
     channels = channel_subset(nf.shape[1], 16, 0, torch.device("cpu"))
     stats.fit(((nf - mean) / std)[:, channels])
     vf = det.features(list(train.validation["image_path"]))
@@ -137,7 +140,7 @@ def test_auto_keeps_the_statistic_whose_map_scores_better_on_the_validation_fold
     det = ResidualSegmenter(TINY, _ctx(tmp_path), seed=0)
     det.fit(train)
     expected = {"gaussian": _validation_ap(det, train, GaussianMap(0.01)),
-                "knn": _validation_ap(det, train, NearestNeighbourMap(bank_fraction=0.1, seed=0))}
+                "knn": _validation_ap(det, train, NearestNeighbourMap(bank_fraction=0.1, seed=0), standardised=False)}
     assert det.one_class_scores == pytest.approx(expected, abs=2e-3)
     chosen = max(expected, key=expected.get)
     assert det._one_class.kind == chosen
@@ -155,9 +158,9 @@ def test_auto_predicts_the_chosen_statistic_and_falls_back_to_gaussian_without_v
     det = ResidualSegmenter(TINY, _ctx(tmp_path), seed=0)
     det.fit(_with_validation(tmp_path, train))
     assert det._one_class.kind == "knn" and det.selected_step == 0
-    feats = det._standardise(det.features(list(test["image_path"])))
-    knn = NearestNeighbourMap(bank_fraction=0.1, seed=0).fit(
-        det._standardise(det.features(list(train.normal)))[:, det._one_class.channels])
+    # PatchCore's distances: the backbone's own units, not the standardised features the head sees
+    feats = det.features(list(test["image_path"]))
+    knn = NearestNeighbourMap(bank_fraction=0.1, seed=0).fit(det.features(list(train.normal))[:, det._one_class.channels])
     raw = knn.score(feats[:, det._one_class.channels])[:, None]
     z = (raw - det._one_class.mu) / det._one_class.sd
     one_class = F.interpolate(z, size=(SIZE, SIZE), mode="bilinear", align_corners=False)[:, 0]
