@@ -197,6 +197,26 @@ def test_knn_statistics_on_the_fake_gpu_match_the_cpu(tiny_set, tmp_path):
     np.testing.assert_allclose(preds.anomaly_maps, cpu.predict(test).anomaly_maps, rtol=1e-4, atol=1e-4)
 
 
+def test_auto_on_the_fake_gpu_chooses_and_predicts_as_on_the_cpu(tiny_set, tmp_path):
+    """`auto` scores both statistics on the validation fold where the features are (the device)
+    and keeps the same one as the CPU, with the same validation APs and maps."""
+    train, test = tiny_set
+    train = _with_validation(tmp_path, train)
+    cpu = ResidualSegmenter(TINY, _ctx(tmp_path, name="cpu"), seed=0)
+    cpu.fit(train)
+    before = fakegpu.ops_run
+    with fakegpu.fake_gpu() as dev:
+        det = ResidualSegmenter(TINY, _ctx(tmp_path, dev, name="gpu"), seed=0)
+        det.fit(train)
+        preds = det.predict(test)
+        assert det._one_class.channels.device == dev
+        assert det._one_class.units is None or det._one_class.units[1].device == dev
+    assert fakegpu.ops_run > before
+    assert det._one_class.kind == cpu._one_class.kind
+    assert det.one_class_scores == pytest.approx(cpu.one_class_scores, abs=1e-4)
+    np.testing.assert_allclose(preds.anomaly_maps, cpu.predict(test).anomaly_maps, rtol=1e-4, atol=1e-4)
+
+
 def test_predict_before_fit_is_an_error(tmp_path):
     with pytest.raises(RuntimeError, match="fit"):
         ResidualSegmenter(TINY, _ctx(tmp_path), seed=0).predict(pd.DataFrame({"image_path": []}))
