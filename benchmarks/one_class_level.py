@@ -11,7 +11,8 @@ p ≥ 0.05: within seed noise), and the detector's best generator row (chosen by
 read it as "the best of the generators run", not as a selection) against the same reference. Also
 each detector's mean seconds per cell, for the cost comparison with `--compare`. With `--records`
 (a run's `cells/` folder), also which one-class statistic residual-seg's validation fold kept per
-category (only the records of the run's current `grid.json`) (its curve's step 0: `one_class_knn`, and each statistic's validation pixel AP).
+category (its curve's step 0: `one_class_knn`, and each statistic's validation pixel AP), from the
+records of the run's current `grid.json` only.
 
 Why a script and not a report section: the report pairs every generator with one reference per
 run (`harness/report_gains.py`), which is what a user choosing one detector does; this check asks

@@ -55,8 +55,10 @@ class _BorderNeighbours:
 
 
 def statistic_aps(train: TrainSet, spec, category: str, seed: int, work: Path) -> dict[str, float]:
-    from detectors.one_class_maps import GaussianMap, NearestNeighbourMap, channel_subset
-    from detectors.residual_seg import ResidualSegmenter
+    """The candidates through residual-seg's own code (`_candidate`, `OneClassModel`, `_map_ap`):
+    what this prints for `gaussian` and `knn` is what the detector's `auto` compares."""
+    from detectors.one_class_maps import NearestNeighbourMap, channel_subset
+    from detectors.residual_seg import OneClassModel, ResidualSegmenter
 
     class NoPad(_BorderNeighbours, NearestNeighbourMap):
         pass
@@ -68,20 +70,19 @@ def statistic_aps(train: TrainSet, spec, category: str, seed: int, work: Path) -
     det._stats = (raw.mean(dim=(0, 2, 3), keepdim=True), raw.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6))
     normals = det._standardise(raw)
     val, masks = det._validation_set(train)
-    size = spec.image_size
-
-    def ap(maps: torch.Tensor) -> float:
-        up = F.interpolate(maps[:, None], size=(size, size), mode="bilinear", align_corners=False)[:, 0]
-        return average_precision(up, masks)
-
     ch = channel_subset(normals.shape[1], p.n_features, seed, normals.device)
-    raw_val = det.features(list(train.validation["image_path"]))  # the backbone's own units
+
+    def variant(stats, channels: torch.Tensor, units) -> float:
+        model = OneClassModel("knn", channels, units=units)
+        model.stats = stats.fit(model.inputs(normals))
+        return det._map_ap(model.raw(val), masks)
+
     return {
-        "gaussian": ap(GaussianMap(p.cov_eps).fit(normals[:, ch]).score(val[:, ch])),
-        "knn": ap(NearestNeighbourMap(p.bank_fraction, seed).fit(raw[:, ch]).score(raw_val[:, ch])),
-        "knn-standardised": ap(NearestNeighbourMap(p.bank_fraction, seed).fit(normals[:, ch]).score(val[:, ch])),
-        "knn-nopad": ap(NoPad(p.bank_fraction, seed).fit(raw[:, ch]).score(raw_val[:, ch])),
-        "knn-all": ap(NearestNeighbourMap(p.bank_fraction, seed).fit(raw).score(raw_val)),
+        "gaussian": det._map_ap(det._candidate("gaussian", normals, ch).raw(val), masks),
+        "knn": det._map_ap(det._candidate("knn", normals, ch).raw(val), masks),
+        "knn-standardised": variant(NearestNeighbourMap(p.bank_fraction, seed), ch, None),
+        "knn-nopad": variant(NoPad(p.bank_fraction, seed), ch, det._stats),
+        "knn-all": variant(NearestNeighbourMap(p.bank_fraction, seed), torch.arange(normals.shape[1]), det._stats),
     }
 
 

@@ -181,9 +181,10 @@ def test_generated_pairs_reach_the_head_and_same_seed_same_numbers(tiny_set, tmp
     np.testing.assert_array_equal(a.predict(test).anomaly_maps, b.predict(test).anomaly_maps)
 
 
-def test_knn_statistics_on_the_fake_gpu_match_the_cpu(tiny_set, tmp_path):
-    train, test = tiny_set
-    params = {**TINY, "one_class": "knn", "bank_fraction": 0.5}
+def _fit_on_cpu_and_fake_gpu(params, train, test, tmp_path):
+    """The detector fitted on the CPU and on the fake GPU; the device's predictions are checked
+    against the CPU's here, the rest by the caller (the device detector's attributes are read
+    inside the fake-GPU context)."""
     cpu = ResidualSegmenter(params, _ctx(tmp_path, name="cpu"), seed=0)
     cpu.fit(train)
     before = fakegpu.ops_run
@@ -191,30 +192,27 @@ def test_knn_statistics_on_the_fake_gpu_match_the_cpu(tiny_set, tmp_path):
         det = ResidualSegmenter(params, _ctx(tmp_path, dev, name="gpu"), seed=0)
         det.fit(train)
         preds = det.predict(test)
+        assert det._one_class.channels.device == dev
+        assert det._one_class.units is None or det._one_class.units[1].device == dev
     assert fakegpu.ops_run > before
     # the CPU's values up to float rounding: bit-identical alone, ~1e-5 apart after other tests in one
     # process (as in tests/contract/test_detectors.py); a device mix raises, it does not round
     np.testing.assert_allclose(preds.anomaly_maps, cpu.predict(test).anomaly_maps, rtol=1e-4, atol=1e-4)
+    return cpu, det
+
+
+def test_knn_statistics_on_the_fake_gpu_match_the_cpu(tiny_set, tmp_path):
+    train, test = tiny_set
+    _fit_on_cpu_and_fake_gpu({**TINY, "one_class": "knn", "bank_fraction": 0.5}, train, test, tmp_path)
 
 
 def test_auto_on_the_fake_gpu_chooses_and_predicts_as_on_the_cpu(tiny_set, tmp_path):
     """`auto` scores both statistics on the validation fold where the features are (the device)
     and keeps the same one as the CPU, with the same validation APs and maps."""
     train, test = tiny_set
-    train = _with_validation(tmp_path, train)
-    cpu = ResidualSegmenter(TINY, _ctx(tmp_path, name="cpu"), seed=0)
-    cpu.fit(train)
-    before = fakegpu.ops_run
-    with fakegpu.fake_gpu() as dev:
-        det = ResidualSegmenter(TINY, _ctx(tmp_path, dev, name="gpu"), seed=0)
-        det.fit(train)
-        preds = det.predict(test)
-        assert det._one_class.channels.device == dev
-        assert det._one_class.units is None or det._one_class.units[1].device == dev
-    assert fakegpu.ops_run > before
+    cpu, det = _fit_on_cpu_and_fake_gpu(TINY, _with_validation(tmp_path, train), test, tmp_path)
     assert det._one_class.kind == cpu._one_class.kind
     assert det.one_class_scores == pytest.approx(cpu.one_class_scores, abs=1e-4)
-    np.testing.assert_allclose(preds.anomaly_maps, cpu.predict(test).anomaly_maps, rtol=1e-4, atol=1e-4)
 
 
 def test_predict_before_fit_is_an_error(tmp_path):
